@@ -1,0 +1,541 @@
+"""Induced MDPs, MDP solvers, best responses and the Nash gap.
+
+Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
+
+Player ``i``'s best response to ``pi_-i`` is an optimal policy of the small induced MDP
+
+    P_i(s, a_i, s') = sum_{a_-i} pi_-i(a_-i|s) P(s, a_i, a_-i, s'),   [S, A_i, S]
+    r_i(s, a_i)     = sum_{a_-i} pi_-i(a_-i|s) R_i(s, a_i, a_-i),      [S, A_i]
+
+(DESIGN.md §2.2): the joint tensor is contracted once (twice in all for every player, sharing
+partial contractions) and never iterated on. The MDP is solved by exact policy iteration by
+default (a few linear solves of size ``S``), warm-started from the greedy policy of the Q-values
+that the joint evaluation already gives, or by value iteration. Both run under
+``lax.while_loop`` with a tolerance and a cap and report whether they converged.
+
+Best-response gain ``g_i(pi) = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0) >= 0``;
+NashGap ``= max_i g_i`` (the paper's exploitability); NashConv ``= sum_i g_i`` (OpenSpiel's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxmail import _contract, _linalg
+from jaxmail.evaluation import state_occupancy
+from jaxmail.game import MarkovGame
+from jaxmail.policy import check_player, check_policy
+
+Array = jax.Array
+
+METHODS = ("policy_iteration", "value_iteration")
+
+
+# ----------------------------------------------------------------------------------------------
+# Records.
+# ----------------------------------------------------------------------------------------------
+
+
+class InducedMDP(NamedTuple):
+    """Player ``i``'s MDP against fixed opponents.
+
+    Attributes:
+      transition: ``[S, A_i, S]``.
+      reward: ``[S, A_i]``.
+    """
+
+    transition: Array
+    reward: Array
+
+
+class MDPSolution(NamedTuple):
+    """An (approximately) optimal deterministic policy of an MDP.
+
+    Attributes:
+      actions: ``[S]`` int32 greedy actions.
+      values: ``[S]``: for policy iteration the exact values of ``actions``; for value
+        iteration the last iterate (within ``tol`` of the optimal values).
+      q_values: ``[S, A]`` ``r + gamma P values``.
+      converged: ``[]`` bool: policy iteration found a policy no action improves by more than
+        ``tol``; value iteration's last step moved the values by at most its threshold.
+      iterations: ``[]`` int32 steps taken.
+    """
+
+    actions: Array
+    values: Array
+    q_values: Array
+    converged: Array
+    iterations: Array
+
+
+class BestResponse(NamedTuple):
+    """A best response of one player.
+
+    Attributes:
+      policy: ``[S, A_i]`` one-hot best-response policy.
+      values: ``[S]`` player ``i``'s best-response values ``V_i^{*, pi_-i}``.
+      q_values: ``[S, A_i]`` optimal Q-values of the induced MDP.
+      converged: ``[]`` bool.
+      iterations: ``[]`` int32 solver steps.
+    """
+
+    policy: Array
+    values: Array
+    q_values: Array
+    converged: Array
+    iterations: Array
+
+
+class NashGap(NamedTuple):
+    """How far a joint policy is from a Nash equilibrium.
+
+    Attributes:
+      gains: ``[n]`` best-response gains ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)``. Reported
+        as computed (not clipped): tiny negative values are rounding.
+      nash_gap: ``[]`` ``max_i g_i`` (the paper's exploitability).
+      nash_conv: ``[]`` ``sum_i g_i`` (OpenSpiel's NashConv).
+      values: ``[n]`` ``V_i^pi(mu0)``.
+      best_response_values: ``[n]`` ``V_i^{*, pi_-i}(mu0)``.
+      converged: ``[n]`` bool, per player's best-response solve.
+    """
+
+    gains: Array
+    nash_gap: Array
+    nash_conv: Array
+    values: Array
+    best_response_values: Array
+    converged: Array
+
+
+# ----------------------------------------------------------------------------------------------
+# Induced MDPs.
+# ----------------------------------------------------------------------------------------------
+
+
+def induced_mdp(game: MarkovGame, policy: Sequence[Array], player: int) -> InducedMDP:
+    """Player ``player``'s MDP against the others' policies (one pass over the tensors).
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]`` (``policy[player]`` is ignored but must have its shape).
+      player: static int in ``[0, n)``.
+
+    Returns:
+      ``InducedMDP(transition [S, A_i, S], reward [S, A_i])``.
+    """
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    players = list(range(game.num_players))
+    others = [p for p in players if p != player]
+    transition = _contract.contract(game.transition, policy, players, others, trailing=1)
+    reward = _contract.contract(game.reward[player], policy, players, others, trailing=0)
+    return InducedMDP(transition, reward)
+
+
+def induced_mdps(game: MarkovGame, policy: Sequence[Array]) -> tuple[InducedMDP, ...]:
+    """Every player's induced MDP, sharing partial contractions (two reads of ``P``)."""
+    policy = check_policy(game, policy)
+    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
+    rewards = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    return tuple(InducedMDP(t, r[..., i]) for i, (t, r) in enumerate(zip(transitions, rewards)))
+
+
+# ----------------------------------------------------------------------------------------------
+# MDP solvers.
+# ----------------------------------------------------------------------------------------------
+
+
+def default_tol(dtype, discount: Array, reward_scale: Array) -> Array:
+    """Default improvement tolerance ``4 eps max|r| / (1 - gamma)^2`` of the MDP solvers.
+
+    The linear solve of ``I - gamma P`` (condition number up to ``(1+gamma)/(1-gamma)``) leaves
+    errors of about ``eps max|r| / (1-gamma)^2`` in the values; an action is switched only when
+    it improves by more than that, so rounding cannot make policy iteration cycle.
+    """
+    eps = jnp.finfo(dtype).eps
+    return 4.0 * eps * jnp.maximum(reward_scale, 1.0) / (1.0 - discount) ** 2
+
+
+_NEG = 0.5  # masked actions get Q = finfo.min * _NEG (finite: no inf - inf NaNs)
+
+
+def _masked(q, mask):
+    if mask is None:
+        return q
+    return jnp.where(mask, q, jnp.finfo(q.dtype).min * _NEG)
+
+
+def _greedy(q, mask):
+    return jnp.argmax(_masked(q, mask), axis=-1).astype(jnp.int32)
+
+
+def _policy_values(transition, reward, discount, actions):
+    s = jnp.arange(transition.shape[0])
+    p = transition[s, actions]  # [S, S]
+    r = reward[s, actions]  # [S]
+    v, _ = _linalg.solve(_linalg.factorize(p, discount), r)
+    return v
+
+
+def solve_mdp(
+    transition: Array,
+    reward: Array,
+    discount: Array,
+    *,
+    method: str = "policy_iteration",
+    init_actions: Array | None = None,
+    init_values: Array | None = None,
+    action_mask: Array | None = None,
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> MDPSolution:
+    """Solves a finite discounted MDP.
+
+    Policy iteration (Howard): evaluate the current deterministic policy exactly (one LU solve of
+    size ``S``), then switch each state to its greedy action where that improves the Q-value by
+    more than ``tol``; stop when nothing switches (then ``V* - V <= tol / (1 - gamma)``).
+
+    Value iteration: ``V <- max_a (r + gamma P V)`` until the sup-norm step is at most
+    ``tol (1 - gamma) / (2 gamma)``, so that the greedy policy is ``tol``-optimal.
+
+    Args:
+      transition: ``[S, A, S]``.
+      reward: ``[S, A]``.
+      discount: ``[]``.
+      method: ``"policy_iteration"`` (default) or ``"value_iteration"``.
+      init_actions: ``[S]`` int policy iteration's start (default: greedy on ``reward``).
+      init_values: ``[S]`` value iteration's start (default zeros); a lower bound on the optimal
+        values (such as the values of any policy) makes the iterates increase monotonically.
+      action_mask: optional ``[S, A]`` bool, false for actions that do not exist (padding).
+      tol: see above; default :func:`default_tol`.
+      max_iters: cap on iterations (default 1000 for policy iteration, 100000 for value
+        iteration).
+
+    Returns:
+      An :class:`MDPSolution`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if transition.ndim != 3 or transition.shape[0] != transition.shape[2]:
+        raise ValueError(f"transition: expected shape [S, A, S], got {transition.shape}")
+    if reward.shape != transition.shape[:2]:
+        raise ValueError(
+            f"reward: expected shape [S, A] = {transition.shape[:2]}, got {reward.shape}"
+        )
+    dtype = transition.dtype
+    discount = jnp.asarray(discount, dtype)
+    if tol is None:
+        tol = default_tol(dtype, discount, jnp.max(jnp.abs(reward)))
+    tol = jnp.asarray(tol, dtype)
+
+    def q_of(v):
+        return reward + discount * (transition @ v)
+
+    if method == "policy_iteration":
+        max_iters = 1000 if max_iters is None else max_iters
+        actions = _greedy(reward, action_mask) if init_actions is None else init_actions
+        actions = actions.astype(jnp.int32)
+
+        def cond(carry):
+            _, _, _, changed, k = carry
+            return changed & (k < max_iters)
+
+        def body(carry):
+            actions, v, _, _, k = carry
+            actions = _linalg.after(actions.astype(dtype), v).astype(jnp.int32)  # serialise
+            v = _policy_values(transition, reward, discount, actions)
+            q = _masked(q_of(v), action_mask)
+            best = jnp.argmax(q, axis=-1).astype(jnp.int32)
+            current = jnp.take_along_axis(q, actions[:, None], axis=-1)[:, 0]
+            switch = jnp.max(q, axis=-1) > current + tol
+            new = jnp.where(switch, best, actions)
+            return new, v, q, jnp.any(switch), k + 1
+
+        s, a = reward.shape
+        init = (
+            actions,
+            jnp.zeros((s,), dtype),
+            jnp.zeros((s, a), dtype),
+            jnp.asarray(True),
+            jnp.asarray(0, jnp.int32),
+        )
+        actions, v, q, changed, k = lax.while_loop(cond, body, init)
+        return MDPSolution(actions, v, q, ~changed, k)
+
+    max_iters = 100_000 if max_iters is None else max_iters
+    threshold = tol * (1.0 - discount) / jnp.maximum(2.0 * discount, jnp.finfo(dtype).tiny)
+    v0 = jnp.zeros(reward.shape[:1], dtype) if init_values is None else init_values
+
+    def vi_cond(carry):
+        _, delta, k = carry
+        return (delta > threshold) & (k < max_iters)
+
+    def vi_body(carry):
+        v, _, k = carry
+        new = jnp.max(_masked(q_of(v), action_mask), axis=-1)
+        return new, jnp.max(jnp.abs(new - v)), k + 1
+
+    v, delta, k = lax.while_loop(
+        vi_cond, vi_body, (v0.astype(dtype), jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
+    )
+    q = _masked(q_of(v), action_mask)
+    return MDPSolution(jnp.argmax(q, axis=-1).astype(jnp.int32), v, q, delta <= threshold, k)
+
+
+# ----------------------------------------------------------------------------------------------
+# Best responses.
+# ----------------------------------------------------------------------------------------------
+
+
+def _joint_values(game, mdp0, policy0):
+    """``V^pi [n, S]`` from player 0's induced tensors (``P_pi = sum_a pi_0 P_0``)."""
+    p_pi = jnp.sum(policy0[:, :, None] * mdp0[0], axis=1)
+    r_pi = jnp.sum(policy0[:, :, None] * mdp0[1], axis=1)  # [S, n]
+    v, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
+    return v.T
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+
+
+def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
+    """Solves every player's induced MDP in ONE batched loop (one batched LU per step).
+
+    Action axes are padded to ``max_i A_i`` and masked, so that the ``n`` solves share each
+    factorisation call: there are never two independent LAPACK calls side by side.
+    """
+    a_max = max(t.shape[1] for t in transitions)
+    s = game.num_states
+    dtype = game.dtype
+
+    def pad(x, axis):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (0, a_max - x.shape[axis])
+        return jnp.pad(x, widths)
+
+    p = jnp.stack([pad(t, 1) for t in transitions])  # [n, S, Amax, S]
+    r = jnp.stack([pad(x, 1) for x in rewards])  # [n, S, Amax]
+    mask = jnp.stack(
+        [jnp.broadcast_to(jnp.arange(a_max) < t.shape[1], (s, a_max)) for t in transitions]
+    )
+    discount = game.discount
+    if tol is None:
+        tol = default_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
+    # Warm start: greedy on Q_i^pi = r_i + gamma P_i V_i^pi (one improvement step for free).
+    q_pi = r + discount * jnp.einsum("nsat,nt->nsa", p, v_pi)
+    init_actions = _greedy(q_pi, mask)
+
+    def one(p_i, r_i, mask_i, a0, v0):
+        return solve_mdp(
+            p_i, r_i, discount, method=method, init_actions=a0, init_values=v0,
+            action_mask=mask_i, tol=tol, max_iters=max_iters,
+        )
+
+    sol = jax.vmap(one)(p, r, mask, init_actions, v_pi)
+    return sol, q_pi
+
+
+def best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    method: str = "policy_iteration",
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> BestResponse:
+    """A best response of ``player`` to the others' policies.
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]``; ``policy[player]`` only serves the warm start.
+      player: static int in ``[0, n)``.
+      method: ``"policy_iteration"`` (exact, default) or ``"value_iteration"``.
+      tol: solver tolerance (see :func:`solve_mdp`).
+      max_iters: solver cap.
+
+    Returns:
+      A :class:`BestResponse`: one-hot ``policy [S, A_i]``, ``values [S]``,
+      ``q_values [S, A_i]``, ``converged``, ``iterations``.
+    """
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    mdp = induced_mdp(game, policy, player)
+    # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
+    pi = policy[player]
+    p_pi = jnp.sum(pi[:, :, None] * mdp.transition, axis=1)
+    r_pi = jnp.sum(pi * mdp.reward, axis=1)
+    v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
+    q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
+    sol = solve_mdp(
+        mdp.transition, mdp.reward, game.discount, method=method,
+        init_actions=_greedy(q_pi, None), init_values=v_pi, tol=tol, max_iters=max_iters,
+    )
+    onehot = jax.nn.one_hot(sol.actions, pi.shape[1], dtype=game.dtype)
+    return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
+
+
+def best_responses(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    *,
+    method: str = "policy_iteration",
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> tuple[tuple[BestResponse, ...], Array]:
+    """Every player's best response, solved together.
+
+    Shares the partial contractions of ``P`` between players, evaluates ``pi`` once, and runs
+    all ``n`` policy iterations in one batched loop.
+
+    Returns:
+      ``(responses, values)``: a tuple of ``n`` :class:`BestResponse` and the joint policy's
+      values ``V^pi [n, S]``.
+    """
+    _check_method(method)
+    policy = check_policy(game, policy)
+    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
+    rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    v_pi = _joint_values(game, (transitions[0], rewards_all[0]), policy[0])
+    rewards = [r[..., i] for i, r in enumerate(rewards_all)]
+    sol, _ = _solve_players(
+        game, transitions, rewards, v_pi, method=method, tol=tol, max_iters=max_iters
+    )
+    out = []
+    for i, a in enumerate(game.num_actions):
+        out.append(
+            BestResponse(
+                jax.nn.one_hot(sol.actions[i], a, dtype=game.dtype),
+                sol.values[i],
+                sol.q_values[i, :, :a],
+                sol.converged[i],
+                sol.iterations[i],
+            )
+        )
+    return tuple(out), v_pi
+
+
+def nash_gap(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    *,
+    method: str = "policy_iteration",
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> NashGap:
+    """Best-response gains of every player, their max (NashGap) and sum (NashConv).
+
+    ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)``. Cost: two reads of the transition tensor
+    (shared partial contractions), one factorisation for ``V^pi``, then one batched
+    factorisation per policy-iteration step for all players together.
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]``.
+      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`).
+
+    Returns:
+      A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,
+      ``best_response_values [n]``, ``converged [n]``).
+
+    Example:
+      >>> gap = jm.nash_gap(game, jm.uniform_policy(game))   # matching pennies
+      >>> float(gap.nash_gap)
+      0.0
+      >>> gaps = jax.vmap(jm.nash_gap)(games, policies)      # a batch, one compiled call
+    """
+    responses, v_pi = best_responses(game, policy, method=method, tol=tol, max_iters=max_iters)
+    values = v_pi @ game.initial
+    best = jnp.stack([br.values for br in responses]) @ game.initial
+    gains = best - values
+    converged = jnp.stack([br.converged for br in responses])
+    return NashGap(gains, jnp.max(gains), jnp.sum(gains), values, best, converged)
+
+
+# ----------------------------------------------------------------------------------------------
+# Best-response sets and the BR shift.
+# ----------------------------------------------------------------------------------------------
+
+
+def default_set_tol(dtype, discount: Array, reward_scale: Array) -> Array:
+    """Default tolerance of best-response sets, ``sqrt(eps) max|r| / (1 - gamma)``."""
+    return jnp.sqrt(jnp.finfo(dtype).eps) * jnp.maximum(reward_scale, 1.0) / (1.0 - discount)
+
+
+def best_response_set(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    tol: float | Array | None = None,
+    method: str = "policy_iteration",
+) -> Array:
+    """The near-optimal actions of ``player`` against ``pi_-i``, state by state.
+
+    ``mask[s, a] = Q_i^*(s, a) >= V_i^*(s) - tol``. A policy is a best response (from every
+    state, up to ``tol / (1 - gamma)``) exactly when it only plays actions in the mask.
+
+    Returns:
+      ``[S, A_i]`` bool; every row has at least one true entry.
+    """
+    br = best_response(game, policy, player, method=method)
+    if tol is None:
+        tol = default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+    return br.q_values >= jnp.max(br.q_values, axis=-1, keepdims=True) - tol
+
+
+def farthest_best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    reference: Array,
+    *,
+    tol: float | Array | None = None,
+    method: str = "policy_iteration",
+) -> Array:
+    """The best response farthest from ``reference`` in every state.
+
+    Among the near-optimal actions (:func:`best_response_set`) of each state, picks the one
+    with the least ``reference`` mass: ``||e_a - p||_1 = 2 (1 - p(a))`` is then largest.
+
+    Args:
+      reference: ``[S, A_i]`` policy of ``player`` (typically the expert's).
+
+    Returns:
+      ``[S, A_i]`` one-hot policy.
+    """
+    mask = best_response_set(game, policy, player, tol=tol, method=method)
+    mass = jnp.where(mask, reference, jnp.inf)
+    actions = jnp.argmin(mass, axis=-1)
+    return jax.nn.one_hot(actions, reference.shape[-1], dtype=game.dtype)
+
+
+def best_response_shift(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    expert: Sequence[Array],
+    *,
+    tol: float | Array | None = None,
+    method: str = "policy_iteration",
+) -> Array:
+    """Every player's BR shift (PAPER.md §2), ``[n]``.
+
+    ``shift_i = max over best responses pi*_i to pi_-i of E_{s ~ d^expert} ||pi*_i - expert_i||_1``
+    computed state by state with :func:`farthest_best_response` (``tol`` decides ties).
+    """
+    policy = check_policy(game, policy)
+    expert = check_policy(game, expert, name="expert")
+    d = state_occupancy(game, expert)
+    shifts = []
+    for i in range(game.num_players):
+        far = farthest_best_response(game, policy, i, expert[i], tol=tol, method=method)
+        shifts.append(d @ jnp.sum(jnp.abs(far - expert[i]), axis=-1))
+    return jnp.stack(shifts)
