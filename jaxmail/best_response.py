@@ -27,7 +27,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmail import _contract, _linalg
-from jaxmail.evaluation import state_occupancy
+from jaxmail._api import kernel
+from jaxmail.evaluation import policy_matrices
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
 
@@ -117,6 +118,7 @@ class NashGap(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 
+@kernel(static=("player",))
 def induced_mdp(game: MarkovGame, policy: Sequence[Array], player: int) -> InducedMDP:
     """Player ``player``'s MDP against the others' policies (one pass over the tensors).
 
@@ -137,6 +139,7 @@ def induced_mdp(game: MarkovGame, policy: Sequence[Array], player: int) -> Induc
     return InducedMDP(transition, reward)
 
 
+@kernel(static=())
 def induced_mdps(game: MarkovGame, policy: Sequence[Array]) -> tuple[InducedMDP, ...]:
     """Every player's induced MDP, sharing partial contractions (two reads of ``P``)."""
     policy = check_policy(game, policy)
@@ -182,6 +185,7 @@ def _policy_values(transition, reward, discount, actions):
     return v
 
 
+@kernel(static=("method", "max_iters"))
 def solve_mdp(
     transition: Array,
     reward: Array,
@@ -342,6 +346,7 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     return sol, q_pi
 
 
+@kernel(static=("player", "method", "max_iters"))
 def best_response(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -383,6 +388,7 @@ def best_response(
     return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
 
 
+@kernel(static=("method", "max_iters"))
 def best_responses(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -423,6 +429,7 @@ def best_responses(
     return tuple(out), v_pi
 
 
+@kernel(static=("method", "max_iters"))
 def nash_gap(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -470,6 +477,22 @@ def default_set_tol(dtype, discount: Array, reward_scale: Array) -> Array:
     return jnp.sqrt(jnp.finfo(dtype).eps) * jnp.maximum(reward_scale, 1.0) / (1.0 - discount)
 
 
+def _near_optimal(q_values, tol):
+    return q_values >= jnp.max(q_values, axis=-1, keepdims=True) - tol
+
+
+def _farthest(mask, reference, dtype):
+    mass = jnp.where(mask, reference, jnp.inf)
+    return jax.nn.one_hot(jnp.argmin(mass, axis=-1), reference.shape[-1], dtype=dtype)
+
+
+def _set_tol(game, tol):
+    if tol is None:
+        return default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+    return tol
+
+
+@kernel(static=("player", "method"))
 def best_response_set(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -483,15 +506,17 @@ def best_response_set(
     ``mask[s, a] = Q_i^*(s, a) >= V_i^*(s) - tol``. A policy is a best response (from every
     state, up to ``tol / (1 - gamma)``) exactly when it only plays actions in the mask.
 
+    Args:
+      tol: default :func:`default_set_tol`.
+
     Returns:
       ``[S, A_i]`` bool; every row has at least one true entry.
     """
     br = best_response(game, policy, player, method=method)
-    if tol is None:
-        tol = default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
-    return br.q_values >= jnp.max(br.q_values, axis=-1, keepdims=True) - tol
+    return _near_optimal(br.q_values, _set_tol(game, tol))
 
 
+@kernel(static=("player", "method"))
 def farthest_best_response(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -513,11 +538,10 @@ def farthest_best_response(
       ``[S, A_i]`` one-hot policy.
     """
     mask = best_response_set(game, policy, player, tol=tol, method=method)
-    mass = jnp.where(mask, reference, jnp.inf)
-    actions = jnp.argmin(mass, axis=-1)
-    return jax.nn.one_hot(actions, reference.shape[-1], dtype=game.dtype)
+    return _farthest(mask, reference, game.dtype)
 
 
+@kernel(static=("method",), policies=("policy", "expert"))
 def best_response_shift(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -533,9 +557,17 @@ def best_response_shift(
     """
     policy = check_policy(game, policy)
     expert = check_policy(game, expert, name="expert")
-    d = state_occupancy(game, expert)
+    responses, _ = best_responses(game, policy, method=method)
+    # The expert's occupancy solve starts only after the best responses (see _linalg.after).
+    p_e, _ = policy_matrices(game, expert)
+    p_e = _linalg.after(p_e, jnp.stack([br.values for br in responses]))
+    d, _ = _linalg.solve(
+        _linalg.factorize(p_e, game.discount), (1.0 - game.discount) * game.initial,
+        transpose=True,
+    )
+    tol = _set_tol(game, tol)
     shifts = []
-    for i in range(game.num_players):
-        far = farthest_best_response(game, policy, i, expert[i], tol=tol, method=method)
+    for i, br in enumerate(responses):
+        far = _farthest(_near_optimal(br.q_values, tol), expert[i], game.dtype)
         shifts.append(d @ jnp.sum(jnp.abs(far - expert[i]), axis=-1))
     return jnp.stack(shifts)

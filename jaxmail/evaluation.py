@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmail import _contract, _linalg
+from jaxmail._api import kernel
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, joint_policy
 
@@ -44,6 +45,7 @@ class Evaluation(NamedTuple):
     converged: Array
 
 
+@kernel(static=())
 def policy_matrices(game: MarkovGame, policy: Sequence[Array]) -> tuple[Array, Array]:
     """The game under a joint policy, as a Markov chain with rewards.
 
@@ -73,14 +75,18 @@ def _evaluate(game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max
         rhs = (1.0 - game.discount) * game.initial
         if values is not None:  # never two linear-algebra calls side by side (see _linalg)
             rhs = _linalg.after(rhs, values)
+        # The occupancy solves with tol * (1 - gamma); its default is that of a unit reward scale
+        # (64 eps), not _linalg's default for this right-hand side: (1 - gamma) mu0 is small, and
+        # the scale clamp there would loosen the tolerance by 1 / (1 - gamma).
+        occ_tol = _linalg.default_tol(rhs.dtype, game.discount, 1.0) if tol is None else tol
         occupancy, ok_d = _linalg.solve(
-            factors, rhs, transpose=True, tol=None if tol is None else tol * (1 - game.discount),
-            max_iters=max_iters,
+            factors, rhs, transpose=True, tol=occ_tol * (1 - game.discount), max_iters=max_iters,
         )
         ok = ok & ok_d
     return values, occupancy, ok
 
 
+@kernel(static=("solver", "max_iters"))
 def evaluate(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -97,7 +103,8 @@ def evaluate(
       solver: ``"lu"`` (exact, default) or ``"iterative"`` (fixed point, no factorisation;
         for large ``S``).
       tol: iterative solver only: absolute tolerance on the residual of the value solve
-        (the occupancy solve uses ``tol * (1 - gamma)``); default ``64 eps max|r| / (1-gamma)``.
+        (the occupancy solve uses ``tol * (1 - gamma)``); default ``64 eps max(1, max|r|) /
+        (1-gamma)`` for the values and ``64 eps`` for the occupancy.
       max_iters: iterative solver only: cap on fixed-point steps.
 
     Returns:
@@ -118,6 +125,7 @@ def evaluate(
     return Evaluation(values, values @ game.initial, occupancy, ok)
 
 
+@kernel(static=("solver",))
 def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n, S]`` values ``V_i^pi(s)``: the solution of ``(I - gamma P_pi) V_i = r_pi,i``."""
     _linalg.check_solver(solver)
@@ -129,11 +137,13 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
     return v
 
 
+@kernel(static=("solver",))
 def expected_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``."""
     return values(game, policy, solver=solver) @ game.initial
 
 
+@kernel(static=("solver",))
 def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[S]`` normalised discounted state occupancy.
 
@@ -150,6 +160,7 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     return d
 
 
+@kernel(static=("solver",))
 def state_action_occupancy(
     game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
 ) -> tuple[Array, ...]:
@@ -159,6 +170,7 @@ def state_action_occupancy(
     return tuple(d[:, None] * p for p in policy)
 
 
+@kernel(static=("solver",))
 def joint_state_action_occupancy(
     game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
 ) -> Array:
@@ -181,6 +193,7 @@ def _joint_q(game: MarkovGame, v: Array) -> Array:
     )
 
 
+@kernel(static=("solver",))
 def joint_q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n, S, A_1, ..., A_n]`` joint-action Q-values.
 
@@ -190,6 +203,7 @@ def joint_q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "
     return jnp.moveaxis(_joint_q(game, v), -1, 0)
 
 
+@kernel(static=("solver",))
 def q_values(
     game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
 ) -> tuple[Array, ...]:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmail import _linalg
+from jaxmail._api import kernel
 from jaxmail.evaluation import _evaluate, policy_matrices
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, joint_policy, policy_distance
@@ -37,6 +38,7 @@ def _evaluations(game, policy, expert, *, want_values, want_occupancy):
     return out
 
 
+@kernel(static=(), policies=("policy", "expert"))
 def value_gap(game: MarkovGame, policy: Sequence[Array], expert: Sequence[Array]) -> Array:
     """``max_i (V_i^expert(mu0) - V_i^pi(mu0))``, signed (negative when every player gains)."""
     policy = check_policy(game, policy)
@@ -45,6 +47,7 @@ def value_gap(game: MarkovGame, policy: Sequence[Array], expert: Sequence[Array]
     return jnp.max((v_e - v) @ game.initial)
 
 
+@kernel(static=("per_player",), policies=("policy", "expert"))
 def bc_error(
     game: MarkovGame,
     policy: Sequence[Array],
@@ -68,6 +71,7 @@ def bc_error(
     return errors if per_player else jnp.max(errors)
 
 
+@kernel(static=(), policies=("policy", "expert"))
 def state_occupancy_error(
     game: MarkovGame, policy: Sequence[Array], expert: Sequence[Array]
 ) -> Array:
@@ -78,6 +82,7 @@ def state_occupancy_error(
     return jnp.sum(jnp.abs(d - d_e))
 
 
+@kernel(static=(), policies=("policy", "expert"))
 def occupancy_error(game: MarkovGame, policy: Sequence[Array], expert: Sequence[Array]) -> Array:
     """eps_rho: ``||rho^pi - rho^expert||_1`` over states and JOINT actions.
 

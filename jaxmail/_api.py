@@ -1,0 +1,51 @@
+"""The wrapper that turns a kernel into a public function.
+
+A public kernel is compiled once per shape and static configuration (``jax.jit``), so that an
+eager call costs one dispatch rather than one per primitive. Before the compiled call, the
+arguments are checked eagerly where they are concrete: policies against the game (shapes always;
+rows are distributions when the values are known) and player indices. Inside a user's own
+``jit``/``vmap`` the wrapper only checks structure and inlines the kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+
+import jax
+
+from jaxmail.policy import check_player, check_policy
+
+
+def kernel(
+    *, static: Sequence[str] = (), policies: Sequence[str] = ("policy",)
+) -> Callable[[Callable], Callable]:
+    """Decorator: eager argument checks, then a ``jax.jit`` compiled call.
+
+    Args:
+      static: names of static (hashable, structural) arguments, e.g. ``player``, ``method``.
+      policies: names of arguments that are policies of the ``game`` argument.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        jitted = jax.jit(fn, static_argnames=tuple(static))
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            arguments = bound.arguments
+            game = arguments.get("game")
+            if game is not None:
+                for name in policies:
+                    if arguments.get(name) is not None:
+                        arguments[name] = check_policy(game, arguments[name], name=name)
+                if "player" in arguments:
+                    arguments["player"] = check_player(game, arguments["player"])
+            return jitted(*bound.args, **bound.kwargs)
+
+        call.__wrapped_kernel__ = fn
+        return call
+
+    return decorate
