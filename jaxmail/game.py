@@ -62,7 +62,7 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
       atol: allowed ``|sum - 1|`` per row; also the allowed negative excursion of an entry.
       index_names: optional description of the leading indices for the message.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)  # native dtype: no float64 copy of a large tensor
     _check_finite(name, x)
     if x.shape[-1] == 0:
         raise ValueError(f"{name}: the last axis is empty (shape {x.shape}); no distribution")
@@ -70,9 +70,9 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
         idx = tuple(int(i) for i in np.unravel_index(np.argmin(x), x.shape))
         raise ValueError(
             f"{name}: probabilities must be non-negative; most negative entry at index "
-            f"{idx} is {x[idx]:.3g} (tolerance {atol:g})"
+            f"{idx} is {float(x[idx]):.3g} (tolerance {atol:g})"
         )
-    sums = x.sum(axis=-1)
+    sums = x.sum(axis=-1, dtype=np.float64)
     err = np.abs(sums - 1.0)
     if err.size and err.max() > atol:
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
@@ -176,8 +176,11 @@ class MarkovGame:
         shape = getattr(self.transition, "shape", None)
         if shape is None or len(shape) < 2:
             return f"MarkovGame(transition={self.transition!r}, ...)"
+        batch = tuple(getattr(self.discount, "shape", ()))  # leading axes of a batch of games
+        shape = shape[len(batch):]
+        prefix = f"batch_shape={batch}, " if batch else ""
         return (
-            f"MarkovGame(num_players={len(shape) - 2}, num_states={shape[0]}, "
+            f"MarkovGame({prefix}num_players={len(shape) - 2}, num_states={shape[0]}, "
             f"num_actions={tuple(shape[1:-1])}, dtype={self.transition.dtype})"
         )
 
@@ -217,11 +220,9 @@ def _check_structure(game: MarkovGame) -> None:
 
 
 def _check_values(game: MarkovGame) -> None:
-    P = np.asarray(game.transition, dtype=np.float64)
     atol = probability_atol(_float_dtype())
-    check_distributions("transition", P, atol=atol, index_names="s, a")
-    R = np.asarray(game.reward, dtype=np.float64)
-    _check_finite("reward", R)
+    check_distributions("transition", np.asarray(game.transition), atol=atol, index_names="s, a")
+    _check_finite("reward", np.asarray(game.reward))
     check_distributions("initial", np.asarray(game.initial, dtype=np.float64), atol=atol)
     gamma = float(np.asarray(game.discount))
     if not np.isfinite(gamma) or not 0.0 <= gamma < 1.0:
