@@ -12,12 +12,16 @@ the contracted players' action counts.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+
+_MAX_UNROLL = 64  # largest number of dropped joint actions summed term by term
 
 
 def _weights(policy: Sequence[Array], players: Sequence[int], drop: Sequence[int], trailing: int):
@@ -55,7 +59,26 @@ def contract(
     if not drop:
         return tensor
     axes = tuple(1 + list(players).index(p) for p in drop)
-    return jnp.sum(tensor * _weights(policy, players, drop, trailing), axis=axes)
+    sizes = [tensor.shape[a] for a in axes]
+    if math.prod(sizes) > _MAX_UNROLL:
+        return jnp.sum(tensor * _weights(policy, players, drop, trailing), axis=axes)
+    # Unrolled over the dropped joint actions: sum_k w_k * tensor[..., k, ...]. Each term is a
+    # static slice, and XLA fuses the sum into one elementwise pass over the tensor; a reduce
+    # over a middle axis (and two sibling reduces fused together) measured 2-5x slower on CPU.
+    keep_shape = [1] * (len(players) - len(drop))
+    total = None
+    for joint in itertools.product(*(range(n) for n in sizes)):
+        index = [slice(None)] * tensor.ndim
+        for axis, a in zip(axes, joint):
+            index[axis] = a
+        weight = None
+        for p, a in zip(drop, joint):
+            w = policy[p][:, a]
+            weight = w if weight is None else weight * w
+        weight = weight.reshape((-1, *keep_shape) + (1,) * trailing)
+        term = tensor[tuple(index)] * weight
+        total = term if total is None else total + term
+    return total
 
 
 def contract_all(tensor: Array, policy: Sequence[Array], trailing: int) -> Array:

@@ -36,6 +36,8 @@ Array = jax.Array
 
 METHODS = ("policy_iteration", "value_iteration")
 
+_WARM_SWEEPS = 5  # chosen by measurement: max PI steps over a batch of 64 went from 2-3 to 1
+
 
 # ----------------------------------------------------------------------------------------------
 # Records.
@@ -334,7 +336,13 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
         tol = default_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
     # Warm start: greedy on Q_i^pi = r_i + gamma P_i V_i^pi (one improvement step for free).
     q_pi = r + discount * jnp.einsum("nsat,nt->nsa", p, v_pi)
-    init_actions = _greedy(q_pi, mask)
+    # A few Bellman optimality sweeps from V^pi (cheap: S^2 A flops each, against S^3 / 3 for
+    # a factorisation) make the greedy start of policy iteration right in more states, so that
+    # fewer games of a batch need extra policy-iteration steps.
+    v = v_pi
+    for _ in range(_WARM_SWEEPS):
+        v = jnp.max(_masked(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask), axis=-1)
+    init_actions = _greedy(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask)
 
     def one(p_i, r_i, mask_i, a0, v0):
         return solve_mdp(
