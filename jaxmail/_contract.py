@@ -110,3 +110,12 @@ def induced_tensors(tensor: Array, policy: Sequence[Array], trailing: int) -> li
         return split(t_left, left) + split(t_right, right)
 
     return split(tensor, list(range(len(policy))))
+
+
+def marginalise(tensor: Array, pi: Array) -> Array:
+    """``sum_a pi[s, a] tensor[s, a, ...]`` for ``tensor [S, A, *trail]`` and ``pi [S, A]``.
+
+    One player's policy applied to its own induced tensor (e.g. ``P_pi`` from ``P_i``); the
+    same unrolled pass as :func:`contract`.
+    """
+    return contract(tensor, (pi,), [0], [0], trailing=tensor.ndim - 2)

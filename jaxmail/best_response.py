@@ -300,8 +300,8 @@ def solve_mdp(
 
 def _joint_values(game, mdp0, policy0):
     """``V^pi [n, S]`` from player 0's induced tensors (``P_pi = sum_a pi_0 P_0``)."""
-    p_pi = jnp.sum(policy0[:, :, None] * mdp0[0], axis=1)
-    r_pi = jnp.sum(policy0[:, :, None] * mdp0[1], axis=1)  # [S, n]
+    p_pi = _contract.marginalise(mdp0[0], policy0)
+    r_pi = _contract.marginalise(mdp0[1], policy0)  # [S, n]
     v, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
     return v.T
 
@@ -384,8 +384,8 @@ def best_response(
     mdp = induced_mdp(game, policy, player)
     # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
     pi = policy[player]
-    p_pi = jnp.sum(pi[:, :, None] * mdp.transition, axis=1)
-    r_pi = jnp.sum(pi * mdp.reward, axis=1)
+    p_pi = _contract.marginalise(mdp.transition, pi)
+    r_pi = _contract.marginalise(mdp.reward, pi)
     v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
     q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
     sol = solve_mdp(

@@ -686,8 +686,8 @@ def _soft_q_values(game, policy, tau):
     """
     transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
     rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
-    p_pi = jnp.sum(policy[0][:, :, None] * transitions[0], axis=1)
-    r_pi = jnp.sum(policy[0][:, :, None] * rewards_all[0], axis=1)  # [S, n]
+    p_pi = _contract.marginalise(transitions[0], policy[0])
+    r_pi = _contract.marginalise(rewards_all[0], policy[0])  # [S, n]
     bonus = tau * jnp.stack([_entropy(p) for p in policy], axis=-1)  # [S, n]
     v, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi + bonus)  # [S, n]
     q = tuple(
@@ -926,8 +926,8 @@ def _player_gain(game, policy, player, tol, max_iters):
     """``V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)`` for one player (chained solves)."""
     mdp = induced_mdp(game, policy, player)
     pi = policy[player]
-    p_pi = jnp.sum(pi[:, :, None] * mdp.transition, axis=1)
-    r_pi = jnp.sum(pi * mdp.reward, axis=1)
+    p_pi = _contract.marginalise(mdp.transition, pi)
+    r_pi = _contract.marginalise(mdp.reward, pi)
     v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
     q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
     sol = solve_mdp(

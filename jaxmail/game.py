@@ -36,6 +36,18 @@ def probability_atol(dtype: Any) -> float:
     return 1e-8 if jnp.dtype(dtype) == jnp.float64 else 1e-4
 
 
+def input_probability_atol(x: Any, dtype: Any) -> float:
+    """:func:`probability_atol` of ``dtype``, or of ``x``'s own float dtype where less precise.
+
+    Float32 probabilities (a game saved without ``jax_enable_x64``) sum to 1 only to ~1e-7, so
+    checking them for a float64 game with the float64 tolerance would reject valid data.
+    """
+    x_dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+    if x_dtype.kind == "f" and x_dtype.itemsize < jnp.dtype(dtype).itemsize:
+        return max(probability_atol(dtype), probability_atol(x_dtype))
+    return probability_atol(dtype)
+
+
 def _is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
@@ -220,9 +232,11 @@ def _check_structure(game: MarkovGame) -> None:
 
 
 def _check_values(game: MarkovGame) -> None:
-    atol = probability_atol(_float_dtype())
+    dtype = _float_dtype()
+    atol = input_probability_atol(game.transition, dtype)
     check_distributions("transition", np.asarray(game.transition), atol=atol, index_names="s, a")
     _check_finite("reward", np.asarray(game.reward))
+    atol = input_probability_atol(game.initial, dtype)
     check_distributions("initial", np.asarray(game.initial, dtype=np.float64), atol=atol)
     gamma = float(np.asarray(game.discount))
     if not np.isfinite(gamma) or not 0.0 <= gamma < 1.0:

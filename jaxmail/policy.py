@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import _is_concrete, check_distributions, probability_atol
+from jaxmail.game import _is_concrete, check_distributions, input_probability_atol
 
 if TYPE_CHECKING:
     from jaxmail.game import MarkovGame
@@ -55,7 +55,7 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
             )
         if _is_concrete(p):
             check_distributions(
-                f"{name}[{i}]", np.asarray(p), atol=probability_atol(game.dtype),
+                f"{name}[{i}]", np.asarray(p), atol=input_probability_atol(p, game.dtype),
                 index_names="s",
             )
         out.append(jnp.asarray(p, dtype=game.dtype))
