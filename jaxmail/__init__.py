@@ -8,6 +8,7 @@ from jaxmail import _xla_guard
 
 _xla_guard.install()  # before JAX starts its CPU backend; see jaxmail/_xla_guard.py
 
+from jaxmail import equilibria, games  # noqa: E402  (subpackages: jm.games.tag(), ...)
 from jaxmail.best_response import (  # noqa: E402
     BestResponse,
     InducedMDP,
@@ -63,6 +64,8 @@ __all__ = [
     "MarkovGame",
     "NashGap",
     "bc_error",
+    "equilibria",
+    "games",
     "best_response",
     "best_response_set",
     "best_response_shift",

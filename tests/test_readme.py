@@ -19,6 +19,11 @@ def test_readme_python_blocks_run():
     for block in _python_blocks():
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     assert namespace["gaps"].nash_gap.shape == (8,)
+    jm = namespace["jm"]
+    ex = namespace["ex"]
+    # PAPER.md §4: Lemma 1 learner's NashGap (5/3)/(1-gamma) at gamma = 0.9 (float32 tolerance).
+    assert abs(float(jm.nash_gap(ex.game, ex.learner).nash_gap) - (5 / 3) / 0.1) < 1e-3
+    assert bool(namespace["expert"].converged)
 
 
 def test_readme_test_command_is_ci_command():
