@@ -5,11 +5,11 @@ any test starts JAX's CPU backend; the suite must never hang (pytest-timeout als
 into a failure, see pyproject.toml).
 """
 
-import jaxmail  # noqa: F401  (must come before any JAX computation)
-
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
+
+import jaxmail  # noqa: F401  (before any JAX computation; importing jax alone starts nothing)
 
 settings.register_profile(
     "jaxmail",
