@@ -127,7 +127,11 @@ def evaluate(
 
 @kernel(static=("solver",))
 def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
-    """``[n, S]`` values ``V_i^pi(s)``: the solution of ``(I - gamma P_pi) V_i = r_pi,i``."""
+    """``[n, S]`` values ``V_i^pi(s)``: the solution of ``(I - gamma P_pi) V_i = r_pi,i``.
+
+    With ``solver="iterative"`` this shorthand does not report convergence: use
+    :func:`evaluate`, whose ``converged`` field does, and which takes ``tol`` and ``max_iters``.
+    """
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
     v, _, _ = _evaluate(

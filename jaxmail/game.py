@@ -88,10 +88,15 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
     err = np.abs(sums - 1.0)
     if err.size and err.max() > atol:
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
-        where = f" ({index_names}={idx})" if index_names else f" {idx}"
+        if index_names == "s, a":
+            where = f" (s={idx[0]}, a={idx[1:]})"
+        elif index_names:
+            where = f" ({index_names}={idx[0] if len(idx) == 1 else idx})"
+        else:
+            where = f" {idx}" if idx else ""
         raise ValueError(
             f"{name}: rows must sum to 1 within {atol:g}; worst row{where} sums to "
-            f"{sums[idx]:.6g}"
+            f"{sums[idx]:.10g} (off by {err[idx]:.3g})"
         )
 
 
