@@ -105,9 +105,7 @@ def _soft(game, tau):
 
 
 def _certificates(game, policy, tau):
-    return jm.nash_gap(game, policy), eq.soft_nash_gap(
-        game, policy, temperature=tau, zero_sum=True
-    )
+    return jm.nash_gap(game, policy), eq.soft_nash_gap(game, policy, temperature=tau, zero_sum=True)
 
 
 def tag_row(grid, *, temperature, repeats, warm_up, certificate, emit=None):
@@ -168,8 +166,12 @@ def tag_row(grid, *, temperature, repeats, warm_up, certificate, emit=None):
 def _tag_child(grid, args):
     """Runs one row in a child process (time limit, memory isolation); returns (row, note)."""
     cmd = [
-        sys.executable, os.path.abspath(__file__), "--child-row", grid,
-        "--temperature", repr(args.temperature),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child-row",
+        grid,
+        "--temperature",
+        repr(args.temperature),
     ]
     if args.big_no_certificate:
         cmd.append("--big-no-certificate")
@@ -186,7 +188,7 @@ def _tag_child(grid, args):
     row = {}
     for line in stdout.splitlines():
         if line.startswith(_ROW_TAG):
-            row = json.loads(line[len(_ROW_TAG):])
+            row = json.loads(line[len(_ROW_TAG) :])
     if timed_out:
         note = f"timed out after {args.big_timeout:.0f} s (killed)"
     elif code != 0:
@@ -203,9 +205,7 @@ def _tag_child(grid, args):
 
 def tag_table(args):
     grids = QUICK_GRIDS if args.quick else tuple(args.grids)
-    print(
-        f"## Soft Nash VI (tau = {args.temperature}) on two-player Tag, gamma = 0.8, float32"
-    )
+    print(f"## Soft Nash VI (tau = {args.temperature}) on two-player Tag, gamma = 0.8, float32")
     print()
     print(
         "| grid | states | transition MB | build s | compile s | run s | certificate s "
@@ -232,7 +232,10 @@ def tag_table(args):
             notes.append(f"# {grid}: {extra}" + (f"; {failure}" if failure else ""))
         else:
             row = tag_row(
-                grid, temperature=args.temperature, repeats=args.repeats, warm_up=True,
+                grid,
+                temperature=args.temperature,
+                repeats=args.repeats,
+                warm_up=True,
                 certificate=True,
             )
             failure = None
@@ -285,9 +288,7 @@ def batch_table(args):
     print()
     keys = jax.random.split(jax.random.key(args.seed), batch)
     generate = jax.jit(
-        jax.vmap(
-            lambda k: jm.games.zero_sum_game(k, num_states=s, num_actions=a, discount=gamma)
-        )
+        jax.vmap(lambda k: jm.games.zero_sum_game(k, num_states=s, num_actions=a, discount=gamma))
     )
     games = generate(keys)
     jax.block_until_ready(games)
@@ -350,17 +351,31 @@ def batch_table(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2x3, 3x3 and a batch of 32")
-    parser.add_argument("--big", action="store_true",
-                        help="also run grids over --big-bytes (8x8: 4 GiB), in a child process")
+    parser.add_argument(
+        "--big",
+        action="store_true",
+        help="also run grids over --big-bytes (8x8: 4 GiB), in a child process",
+    )
     parser.add_argument("--grids", nargs="+", default=list(DEFAULT_GRIDS))
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--big-bytes", type=int, default=2**30,
-                        help="transition tensors over this many bytes need --big")
-    parser.add_argument("--big-timeout", type=float, default=600.0,
-                        help="seconds allowed to each big grid's child process")
-    parser.add_argument("--big-no-certificate", action="store_true",
-                        help="big grids: do not time the certificates separately")
+    parser.add_argument(
+        "--big-bytes",
+        type=int,
+        default=2**30,
+        help="transition tensors over this many bytes need --big",
+    )
+    parser.add_argument(
+        "--big-timeout",
+        type=float,
+        default=600.0,
+        help="seconds allowed to each big grid's child process",
+    )
+    parser.add_argument(
+        "--big-no-certificate",
+        action="store_true",
+        help="big grids: do not time the certificates separately",
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--batch-states", type=int, default=16)
     parser.add_argument("--batch-actions", type=int, default=4)
@@ -372,11 +387,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.child_row:
+
         def emit(row):
             print(_ROW_TAG + json.dumps(row), flush=True)
 
-        tag_row(args.child_row, temperature=args.temperature, repeats=1, warm_up=False,
-                certificate=not args.big_no_certificate, emit=emit)
+        tag_row(
+            args.child_row,
+            temperature=args.temperature,
+            repeats=1,
+            warm_up=False,
+            certificate=not args.big_no_certificate,
+            emit=emit,
+        )
         return
 
     flags = os.environ.get("XLA_FLAGS")

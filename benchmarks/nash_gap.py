@@ -180,8 +180,13 @@ def main(argv=None):
     print(f"# jax {jax.__version__}, devices {jax.devices()}, XLA_FLAGS={flags}")
     print(f"# discount {args.discount}, random policies, Dirichlet games (tests/reference.py)")
     run(
-        sizes, args.dtypes, batch=args.batch, repeats=args.repeats, numpy_games=args.numpy_games,
-        max_batch_bytes=args.max_batch_bytes, discount=args.discount,
+        sizes,
+        args.dtypes,
+        batch=args.batch,
+        repeats=args.repeats,
+        numpy_games=args.numpy_games,
+        max_batch_bytes=args.max_batch_bytes,
+        discount=args.discount,
     )
 
 

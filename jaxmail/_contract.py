@@ -28,9 +28,11 @@ def _weights(policy: Sequence[Array], players: Sequence[int], drop: Sequence[int
     """Product of the dropped players' policies, broadcastable to ``[S, (A_p), *trail]``."""
     w = None
     for p in drop:
-        shape = (policy[p].shape[0],) + tuple(
-            policy[p].shape[1] if q == p else 1 for q in players
-        ) + (1,) * trailing
+        shape = (
+            (policy[p].shape[0],)
+            + tuple(policy[p].shape[1] if q == p else 1 for q in players)
+            + (1,) * trailing
+        )
         term = jnp.reshape(policy[p], shape)
         w = term if w is None else w * term
     return w

@@ -54,12 +54,12 @@ def install() -> str:
         return "unknown-jaxlib"
     if _backend_started():
         warnings.warn(
-                "jaxmail was imported after JAX started its backend, so it could not set "
-                f"XLA_FLAGS=--{FLAG}=false. On a CPU, programs that hold two independent linear "
-                "solves may then hang (jaxlib 0.10). Import jaxmail before running any JAX "
-                "computation, or set the flag in XLA_FLAGS yourself.",
-                RuntimeWarning,
-                stacklevel=3,
+            "jaxmail was imported after JAX started its backend, so it could not set "
+            f"XLA_FLAGS=--{FLAG}=false. On a CPU, programs that hold two independent linear "
+            "solves may then hang (jaxlib 0.10). Import jaxmail before running any JAX "
+            "computation, or set the flag in XLA_FLAGS yourself.",
+            RuntimeWarning,
+            stacklevel=3,
         )
         return "too-late"
     os.environ["XLA_FLAGS"] = f"{flags} --{FLAG}=false".strip()

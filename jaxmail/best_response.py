@@ -346,8 +346,15 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
 
     def one(p_i, r_i, mask_i, a0, v0):
         return solve_mdp(
-            p_i, r_i, discount, method=method, init_actions=a0, init_values=v0,
-            action_mask=mask_i, tol=tol, max_iters=max_iters,
+            p_i,
+            r_i,
+            discount,
+            method=method,
+            init_actions=a0,
+            init_values=v0,
+            action_mask=mask_i,
+            tol=tol,
+            max_iters=max_iters,
         )
 
     sol = jax.vmap(one)(p, r, mask, init_actions, v_pi)
@@ -389,8 +396,14 @@ def best_response(
     v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
     q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
     sol = solve_mdp(
-        mdp.transition, mdp.reward, game.discount, method=method,
-        init_actions=_greedy(q_pi, None), init_values=v_pi, tol=tol, max_iters=max_iters,
+        mdp.transition,
+        mdp.reward,
+        game.discount,
+        method=method,
+        init_actions=_greedy(q_pi, None),
+        init_values=v_pi,
+        tol=tol,
+        max_iters=max_iters,
     )
     onehot = jax.nn.one_hot(sol.actions, pi.shape[1], dtype=game.dtype)
     return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
@@ -570,7 +583,8 @@ def best_response_shift(
     p_e, _ = policy_matrices(game, expert)
     p_e = _linalg.after(p_e, jnp.stack([br.values for br in responses]))
     d, _ = _linalg.solve(
-        _linalg.factorize(p_e, game.discount), (1.0 - game.discount) * game.initial,
+        _linalg.factorize(p_e, game.discount),
+        (1.0 - game.discount) * game.initial,
         transpose=True,
     )
     tol = _set_tol(game, tol)

@@ -468,9 +468,7 @@ def minimax_value_iteration(
     _check_zero_sum(game)
     max_iters = _check_count("max_iters", max_iters)
     a0, a1 = game.num_actions
-    max_pivots = (
-        50 * (a0 + a1) if max_pivots is None else _check_count("max_pivots", max_pivots)
-    )
+    max_pivots = 50 * (a0 + a1) if max_pivots is None else _check_count("max_pivots", max_pivots)
     tol = _check_tol(game, tol)
     result = _minimax_value_iteration(game, tol, max_iters=max_iters, max_pivots=max_pivots)
     return _certified(game, result)
@@ -833,8 +831,12 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
 
     zeros_q = tuple(jnp.zeros_like(li) for li in log0)
     init = (
-        log0, zeros_q, jnp.zeros((n, game.num_states), game.dtype),
-        jnp.asarray(jnp.inf, game.dtype), jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32),
+        log0,
+        zeros_q,
+        jnp.zeros((n, game.num_states), game.dtype),
+        jnp.asarray(jnp.inf, game.dtype),
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(0, jnp.int32),
     )
     log_policy, _, v, res, _, k = lax.while_loop(cond, body, init)
     policy = tuple(jnp.exp(li) for li in log_policy)
@@ -931,9 +933,13 @@ def _player_gain(game, policy, player, tol, max_iters):
     v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
     q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
     sol = solve_mdp(
-        mdp.transition, mdp.reward, game.discount,
-        init_actions=jnp.argmax(q_pi, axis=-1).astype(jnp.int32), init_values=v_pi,
-        tol=tol, max_iters=max_iters,
+        mdp.transition,
+        mdp.reward,
+        game.discount,
+        init_actions=jnp.argmax(q_pi, axis=-1).astype(jnp.int32),
+        init_values=v_pi,
+        tol=tol,
+        max_iters=max_iters,
     )
     return game.initial @ (sol.values - v_pi)
 
@@ -966,7 +972,7 @@ def _deterministic_opponents(game, player, max_enumerate):
         return {}  # a one-player game: the single (empty) opponent
     per_state = int(np.prod([game.num_actions[j] for j in others], dtype=np.int64))
     s = game.num_states
-    count = per_state ** s  # Python int: exact
+    count = per_state**s  # Python int: exact
     if count > max_enumerate:
         raise ValueError(
             f"dominance_violation: the other players of player {player} have {per_state}^{s} = "
@@ -1046,9 +1052,7 @@ def dominance_violation(
     batch_size = _check_count("batch_size", batch_size)
     if max_iters is not None:
         max_iters = _check_count("max_iters", max_iters)
-    players = (
-        tuple(range(game.num_players)) if player is None else (check_player(game, player),)
-    )
+    players = tuple(range(game.num_players)) if player is None else (check_player(game, player),)
     tol = _check_tol(game, tol)
     if method == "exact":
         opponents = tuple(_deterministic_opponents(game, i, max_enumerate) for i in players)
@@ -1056,8 +1060,15 @@ def dominance_violation(
     else:
         opponents = key  # sampled inside the compiled program
     result = _dominance_violation(
-        game, policy, opponents, tol, players=players, single=player is not None,
-        num_samples=num_samples, batch_size=batch_size, max_iters=max_iters,
+        game,
+        policy,
+        opponents,
+        tol,
+        players=players,
+        single=player is not None,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        max_iters=max_iters,
     )
     return result
 
@@ -1105,7 +1116,8 @@ def _dominance_violation(
 
         def gain(x, i=i, others=others, base=base):
             opp = {  # sampled: policies [S, A_j]; enumerated: actions [S]
-                j: x[j] if jnp.issubdtype(x[j].dtype, jnp.floating)
+                j: x[j]
+                if jnp.issubdtype(x[j].dtype, jnp.floating)
                 else jax.nn.one_hot(x[j], game.num_actions[j], dtype=game.dtype)
                 for j in others
             }

@@ -80,7 +80,11 @@ def _evaluate(game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max
         # the scale clamp there would loosen the tolerance by 1 / (1 - gamma).
         occ_tol = _linalg.default_tol(rhs.dtype, game.discount, 1.0) if tol is None else tol
         occupancy, ok_d = _linalg.solve(
-            factors, rhs, transpose=True, tol=occ_tol * (1 - game.discount), max_iters=max_iters,
+            factors,
+            rhs,
+            transpose=True,
+            tol=occ_tol * (1 - game.discount),
+            max_iters=max_iters,
         )
         ok = ok & ok_d
     return values, occupancy, ok
@@ -119,7 +123,13 @@ def evaluate(
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
     values, occupancy, ok = _evaluate(
-        game, p_pi, r_pi, want_values=True, want_occupancy=True, solver=solver, tol=tol,
+        game,
+        p_pi,
+        r_pi,
+        want_values=True,
+        want_occupancy=True,
+        solver=solver,
+        tol=tol,
         max_iters=max_iters,
     )
     return Evaluation(values, values @ game.initial, occupancy, ok)
@@ -135,7 +145,13 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
     v, _, _ = _evaluate(
-        game, p_pi, r_pi, want_values=True, want_occupancy=False, solver=solver, tol=None,
+        game,
+        p_pi,
+        r_pi,
+        want_values=True,
+        want_occupancy=False,
+        solver=solver,
+        tol=None,
         max_iters=100_000,
     )
     return v
@@ -158,7 +174,13 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
     _, d, _ = _evaluate(
-        game, p_pi, r_pi, want_values=False, want_occupancy=True, solver=solver, tol=None,
+        game,
+        p_pi,
+        r_pi,
+        want_values=False,
+        want_occupancy=True,
+        solver=solver,
+        tol=None,
         max_iters=100_000,
     )
     return d
@@ -190,11 +212,8 @@ def joint_state_action_occupancy(
 
 def _joint_q(game: MarkovGame, v: Array) -> Array:
     """``[S, A_1..A_n, n]``: ``R[i, s, a] + gamma sum_s' P[s, a, s'] V_i(s')``."""
-    n = game.num_players
     continuation = jnp.tensordot(game.transition, v.T, axes=1)  # one pass over P: [S, A.., n]
-    return jnp.moveaxis(game.reward, 0, -1) + game.discount * continuation.reshape(
-        game.transition.shape[:-1] + (n,)
-    )
+    return jnp.moveaxis(game.reward, 0, -1) + game.discount * continuation
 
 
 @kernel(static=("solver",))
@@ -208,9 +227,7 @@ def joint_q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "
 
 
 @kernel(static=("solver",))
-def q_values(
-    game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
-) -> tuple[Array, ...]:
+def q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> tuple[Array, ...]:
     """Each player's Q-values with the others marginalised, ``n`` arrays ``[S, A_i]``.
 
     ``Q_i^pi(s, a_i) = sum_{a_-i} pi_-i(a_-i|s) Q_i^pi(s, a_i, a_-i)``, i.e. the Q-function of

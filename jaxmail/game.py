@@ -194,7 +194,7 @@ class MarkovGame:
         if shape is None or len(shape) < 2:
             return f"MarkovGame(transition={self.transition!r}, ...)"
         batch = tuple(getattr(self.discount, "shape", ()))  # leading axes of a batch of games
-        shape = shape[len(batch):]
+        shape = shape[len(batch) :]
         prefix = f"batch_shape={batch}, " if batch else ""
         return (
             f"MarkovGame({prefix}num_players={len(shape) - 2}, num_states={shape[0]}, "

@@ -30,8 +30,14 @@ def _evaluations(game, policy, expert, *, want_values, want_occupancy):
         if dep is not None:
             p_pi = _linalg.after(p_pi, dep)
         v, d, _ = _evaluate(
-            game, p_pi, r_pi, want_values=want_values, want_occupancy=want_occupancy,
-            solver="lu", tol=None, max_iters=0,
+            game,
+            p_pi,
+            r_pi,
+            want_values=want_values,
+            want_occupancy=want_occupancy,
+            solver="lu",
+            tol=None,
+            max_iters=0,
         )
         dep = d if d is not None else v
         out.append((v, d))
@@ -64,7 +70,13 @@ def bc_error(
     expert = check_policy(game, expert, name="expert")
     p_e, r_e = policy_matrices(game, expert)
     _, d_e, _ = _evaluate(
-        game, p_e, r_e, want_values=False, want_occupancy=True, solver="lu", tol=None,
+        game,
+        p_e,
+        r_e,
+        want_values=False,
+        want_occupancy=True,
+        solver="lu",
+        tol=None,
         max_iters=0,
     )
     errors = policy_distance(policy, expert) @ d_e

@@ -55,7 +55,9 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
             )
         if _is_concrete(p):
             check_distributions(
-                f"{name}[{i}]", np.asarray(p), atol=input_probability_atol(p, game.dtype),
+                f"{name}[{i}]",
+                np.asarray(p),
+                atol=input_probability_atol(p, game.dtype),
                 index_names="s",
             )
         out.append(jnp.asarray(p, dtype=game.dtype))
@@ -111,8 +113,7 @@ def deterministic_policy(game: MarkovGame, actions: Sequence[Array]) -> Policy:
             if act.size and (act.min() < 0 or act.max() >= a):
                 bad = int(np.argmax((act < 0) | (act >= a)))
                 raise ValueError(
-                    f"actions[{i}]: index {int(act[bad])} at state {bad} is out of range "
-                    f"[0, {a})"
+                    f"actions[{i}]: index {int(act[bad])} at state {bad} is out of range [0, {a})"
                 )
         out.append(jax.nn.one_hot(act, a, dtype=game.dtype))
     return tuple(out)

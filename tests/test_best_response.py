@@ -83,7 +83,11 @@ def _br_atol(dtype, gamma=GAMMA):
 
 def _param(dtype, S, acts, seed, slow=False):
     return pytest.param(
-        dtype, S, acts, seed, id=f"{np.dtype(dtype).name}-S{S}-A{acts}-seed{seed}",
+        dtype,
+        S,
+        acts,
+        seed,
+        id=f"{np.dtype(dtype).name}-S{S}-A{acts}-seed{seed}",
         marks=[pytest.mark.slow] if slow else [],
     )
 
@@ -96,9 +100,7 @@ CORE_PARAMS = (
 PER_PLAYER_PARAMS = [
     _param(dtype, S, acts, seed) for dtype, S, acts in PER_PLAYER for seed in SEEDS
 ] + [
-    _param(dtype, S, acts, seed, slow=True)
-    for dtype, S, acts in SLOW_PER_PLAYER
-    for seed in SEEDS
+    _param(dtype, S, acts, seed, slow=True) for dtype, S, acts in SLOW_PER_PLAYER for seed in SEEDS
 ]
 
 
@@ -138,8 +140,9 @@ def test_best_responses_match_reference(dtype, S, acts, seed):
     responses, v_pi = out["joint"]
     atol = _br_atol(dtype)
     assert len(responses) == len(acts)
-    np.testing.assert_allclose(v_pi, ref.values(P, R, GAMMA, policy), rtol=0,
-                               atol=h.value_atol(dtype, GAMMA))
+    np.testing.assert_allclose(
+        v_pi, ref.values(P, R, GAMMA, policy), rtol=0, atol=h.value_atol(dtype, GAMMA)
+    )
     for i, br in enumerate(responses):
         msg = f"player {i}"
         v_star = ref.best_response_values(P, R, GAMMA, policy, i)  # brute force or VI
@@ -211,15 +214,18 @@ def _check_nash_gap(gap, P, R, mu0, policy, dtype):
     np.testing.assert_allclose(gap.nash_gap, want["nash_gap"], rtol=0, atol=atol)
     np.testing.assert_allclose(gap.nash_conv, want["nash_conv"], rtol=0, atol=n * atol)
     np.testing.assert_allclose(gap.values, values, rtol=0, atol=atol)
-    np.testing.assert_allclose(gap.best_response_values, values + want["gains"], rtol=0,
-                               atol=atol)
+    np.testing.assert_allclose(gap.best_response_values, values + want["gains"], rtol=0, atol=atol)
     # The record is consistent with itself: gains >= 0 up to rounding, NashGap = max,
     # NashConv = sum.
     assert (gap.gains >= -atol).all()
     assert gap.nash_gap == gap.gains.max()
     np.testing.assert_allclose(gap.nash_conv, gap.gains.sum(), rtol=1e-6, atol=0)
-    np.testing.assert_allclose(gap.gains, gap.best_response_values - gap.values, rtol=0,
-                               atol=4 * float(np.finfo(dtype).eps) / (1 - GAMMA))
+    np.testing.assert_allclose(
+        gap.gains,
+        gap.best_response_values - gap.values,
+        rtol=0,
+        atol=4 * float(np.finfo(dtype).eps) / (1 - GAMMA),
+    )
     # Random policies on random games are far from equilibrium: the comparison is not vacuous.
     assert want["nash_gap"] > 0.1
 
@@ -412,8 +418,12 @@ def test_farthest_best_response_and_shift_by_hand(x64):
     # (2 actions) is paid 0.5 and 0.5 - 5e-8: both within either tolerance, its set is {0, 1}.
     S, acts = 4, (2, 3)
     P = np.full((S, *acts, S), 1.0 / S)
-    R = np.stack([np.broadcast_to(np.array([0.5, 0.5 - 5e-8])[:, None], (S, *acts)),
-                  np.broadcast_to(np.array([1.0, 1.0 - 1e-4, 1.0]), (S, *acts))])
+    R = np.stack(
+        [
+            np.broadcast_to(np.array([0.5, 0.5 - 5e-8])[:, None], (S, *acts)),
+            np.broadcast_to(np.array([1.0, 1.0 - 1e-4, 1.0]), (S, *acts)),
+        ]
+    )
     mu0 = np.array([1.0, 0.0, 0.0, 0.0])
     game = h.make_game(P, R, mu0, GAMMA)
     policy = (np.full((S, 2), 0.5), np.full((S, 3), 1 / 3))
@@ -468,8 +478,7 @@ def _solve_variants(P, r, mask, gamma):
     out = {}
     for method in ("policy_iteration", "value_iteration"):
         out[method] = jm.solve_mdp(P, r, gamma, method=method, action_mask=mask)
-        out[method + "/1"] = jm.solve_mdp(P, r, gamma, method=method, action_mask=mask,
-                                          max_iters=1)
+        out[method + "/1"] = jm.solve_mdp(P, r, gamma, method=method, action_mask=mask, max_iters=1)
         out[method + "/padding-wins"] = jm.solve_mdp(P, r, gamma, method=method)
     return out
 
@@ -487,8 +496,9 @@ def test_solve_mdp_masks_padding_and_reports_convergence(x64):
         atol = 1e-9 if method == "policy_iteration" else 1e-8
         np.testing.assert_allclose(sol.values, [9.0, 10.0], rtol=0, atol=atol)
         # Q(0, stay) = 0.1 + 0.9 * 9 = 8.2, Q(0, go) = 0.9 * 10 = 9, Q(1, .) = 1 + 0.9 * 10.
-        np.testing.assert_allclose(sol.q_values[:, :2], [[8.2, 9.0], [10.0, 10.0]], rtol=0,
-                                   atol=atol)
+        np.testing.assert_allclose(
+            sol.q_values[:, :2], [[8.2, 9.0], [10.0, 10.0]], rtol=0, atol=atol
+        )
         # The padded action is never worth choosing (its Q is pushed far below).
         assert (sol.q_values[:, 2] < -1e10).all()
         # The mask matters: without it the 100-reward action wins everywhere.

@@ -63,14 +63,16 @@ def test_kernels_never_hang_with_the_concurrent_scheduler_forced_on():
 def test_guard_sets_the_flag_and_respects_the_user():
     code = "import os, jaxmail; print(os.environ.get('XLA_FLAGS', ''))"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     flags = out.stdout.strip()
     if _xla_guard._jaxlib_version() in _xla_guard._KNOWN_JAXLIB:
         assert f"--{_xla_guard.FLAG}=false" in flags
     else:
         assert _xla_guard.FLAG not in flags
     env["XLA_FLAGS"] = f"--{_xla_guard.FLAG}=true"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.stdout.strip() == f"--{_xla_guard.FLAG}=true"

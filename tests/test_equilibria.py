@@ -36,7 +36,9 @@ def matrix_game(payoffs, discount=GAMMA):
     payoffs = np.asarray(payoffs, dtype=np.float64)
     actions = payoffs.shape[1:]
     return jm.MarkovGame(
-        transition=np.ones((1, *actions, 1)), reward=payoffs[:, None], initial=np.ones(1),
+        transition=np.ones((1, *actions, 1)),
+        reward=payoffs[:, None],
+        initial=np.ones(1),
         discount=discount,
     )
 
@@ -91,8 +93,13 @@ def lp_matrix_game(M):
     A_ub = np.hstack([-M.T, np.ones((k, 1))])  # v <= x^T M[:, j] for every column j
     A_eq = np.hstack([np.ones((1, m)), np.zeros((1, 1))])
     res = linprog(
-        c, A_ub=A_ub, b_ub=np.zeros(k), A_eq=A_eq, b_eq=[1.0],
-        bounds=[(0, None)] * m + [(None, None)], method="highs",
+        c,
+        A_ub=A_ub,
+        b_ub=np.zeros(k),
+        A_eq=A_eq,
+        b_eq=[1.0],
+        bounds=[(0, None)] * m + [(None, None)],
+        method="highs",
     )
     assert res.status == 0
     return -res.fun, res.x[:m]
@@ -135,8 +142,11 @@ def test_solve_matrix_game_matches_linprog():
     rng = np.random.default_rng(0)
     mats = [rng.uniform(-1, 1, (4, 3)) for _ in range(8)]
     mats += [rng.integers(-1, 2, (4, 3)).astype(float) for _ in range(8)]  # degenerate ties
-    mats += [np.zeros((4, 3)), np.tile([[1.0, 0.0, 2.0]], (4, 1)), np.tile([[1.0], [3.0], [0.0],
-                                                                            [3.0]], (1, 3))]
+    mats += [
+        np.zeros((4, 3)),
+        np.tile([[1.0, 0.0, 2.0]], (4, 1)),
+        np.tile([[1.0], [3.0], [0.0], [3.0]], (1, 3)),
+    ]
     batch = jnp.asarray(np.stack(mats), jnp.float32)
     x, y, ok = jax.jit(jax.vmap(eq.solve_matrix_game))(batch)
     assert bool(jnp.all(ok))
@@ -343,8 +353,9 @@ def test_dominance_violation_positive_and_sampled_is_lower_bound():
     # (Dirichlet or deterministic) opponents cannot exceed it.
     # (An "rbg" key only because it compiles several times faster than threefry on a CPU.)
     key = jax.random.key(0, impl="rbg")
-    sampled = eq.dominance_violation(game, policy, player=1, method="sampled", key=key,
-                                     num_samples=64)
+    sampled = eq.dominance_violation(
+        game, policy, player=1, method="sampled", key=key, num_samples=64
+    )
     assert sampled.shape == ()
     assert float(sampled) <= float(exact[1]) + 1e-5
     assert float(sampled) > 0.5 * float(exact[1])

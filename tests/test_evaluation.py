@@ -49,7 +49,11 @@ def _params():
                 for gamma in gammas if seed == 0 else (0.9,):
                     out.append(
                         pytest.param(
-                            dtype, S, acts, seed, gamma,
+                            dtype,
+                            S,
+                            acts,
+                            seed,
+                            gamma,
                             id=f"{name}-S{S}-A{acts}-seed{seed}-g{gamma}",
                             marks=[pytest.mark.slow] if slow else [],
                         )
@@ -219,7 +223,9 @@ def test_values_satisfy_bellman_and_match_q(dtype, S, acts, seed, gamma):
     # V_i(mu0) = r_pi,i . d / (1 - gamma): values and occupancy agree with each other.
     d = out["state_occupancy"]
     np.testing.assert_allclose(
-        out["expected_values"], r_pi @ d / (1 - gamma), rtol=0,
+        out["expected_values"],
+        r_pi @ d / (1 - gamma),
+        rtol=0,
         atol=atol + h.occupancy_atol(dtype, gamma) / (1 - gamma),
     )
     # V_i(s) = sum_{a_i} pi_i(a_i|s) Q_i(s, a_i) = sum_a pi(a|s) Q_i(s, a).

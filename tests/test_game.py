@@ -130,8 +130,9 @@ def test_vmap_builds_a_batched_game():
     stacked = jax.tree_util.tree_map(
         lambda *xs: jnp.stack(xs), *(build(*g, gm) for g, gm in zip(games, gammas, strict=True))
     )
-    for a, b in zip(jax.tree_util.tree_leaves(stacked), jax.tree_util.tree_leaves(batch),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(stacked), jax.tree_util.tree_leaves(batch), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -165,8 +166,9 @@ def test_save_and_load_float32(tmp_path):
     jm.save_game(tmp_path / "g.npz", game)
     loaded = jm.load_game(tmp_path / "g.npz")
     assert loaded.dtype == jnp.float32
-    for a, b in zip(jax.tree_util.tree_leaves(loaded), jax.tree_util.tree_leaves(game),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(loaded), jax.tree_util.tree_leaves(game), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -206,8 +208,9 @@ def test_load_rejects_a_file_that_is_not_a_game(tmp_path):
         jm.load_game(path)
     # The right keys but another format tag.
     game = h.matrix_game(np.stack([np.eye(2), -np.eye(2)]))
-    arrays = {f: np.asarray(getattr(game, f)) for f in ("transition", "reward", "initial",
-                                                          "discount")}
+    arrays = {
+        f: np.asarray(getattr(game, f)) for f in ("transition", "reward", "initial", "discount")
+    }
     np.savez(path, format=np.asarray("something/2"), **arrays)
     with pytest.raises(ValueError, match="unknown format 'something/2'"):
         jm.load_game(path)
@@ -215,8 +218,9 @@ def test_load_rejects_a_file_that_is_not_a_game(tmp_path):
 
 def test_load_validates_the_game(tmp_path):
     game = h.matrix_game(np.stack([np.eye(2), -np.eye(2)]))
-    arrays = {f: np.asarray(getattr(game, f)) for f in ("transition", "reward", "initial",
-                                                          "discount")}
+    arrays = {
+        f: np.asarray(getattr(game, f)) for f in ("transition", "reward", "initial", "discount")
+    }
     arrays["transition"] = arrays["transition"] * 0.5  # rows sum to 0.5
     np.savez(tmp_path / "bad.npz", format=np.asarray("jaxmail.MarkovGame/1"), **arrays)
     with pytest.raises(ValueError, match="transition: rows must sum to 1"):

@@ -28,9 +28,9 @@ FAMILIES = {
     "zero_sum": lambda key, **kw: games.zero_sum_game(key, **kw),
     "common": lambda key, **kw: games.common_payoff_game(key, **kw),
     "dominant": lambda key, **kw: games.dominant_strategy_game(key, **kw).game,
-    "controller": lambda key, **kw: games.single_controller_dominant_game(
-        key, controller=1, **kw
-    ).game,
+    "controller": lambda key, **kw: (
+        games.single_controller_dominant_game(key, controller=1, **kw).game
+    ),
 }
 # Each family's shape in the structure test; shared with the later tests (one compile each).
 SHAPES = {"random": A2, "zero_sum": A2, "common": A3, "dominant": A3, "controller": A3}
@@ -131,7 +131,12 @@ def test_branching_limits_the_support():
 def test_branching_concentration_and_dirichlet_initial_on_the_controller_family():
     # The options pass through the dominant families too (one compilation for all three).
     c = games.single_controller_dominant_game(
-        KEY, num_states=S, num_actions=A2, discount=GAMMA, branching=2, concentration=0.2,
+        KEY,
+        num_states=S,
+        num_actions=A2,
+        discount=GAMMA,
+        branching=2,
+        concentration=0.2,
         initial="dirichlet",
     )
     _check_game(c.game, S, A2)
@@ -189,9 +194,7 @@ def _random_policies(rng, count):
     """``count`` random joint policies, from near-deterministic to near-uniform (NumPy, seeded)."""
     third = count // 3
     return [
-        np.concatenate(
-            [rng.dirichlet(np.full(a, c), size=(third, S)) for c in (0.1, 1.0, 10.0)]
-        )
+        np.concatenate([rng.dirichlet(np.full(a, c), size=(third, S)) for c in (0.1, 1.0, 10.0)])
         for a in A3
     ]
 
@@ -286,8 +289,9 @@ def test_controller_family_vmaps_over_keys_and_discounts():
 
 
 def test_dominant_family_transitions_ignore_actions_and_own_weight():
-    d = games.dominant_strategy_game(KEY, num_states=S, num_actions=A3, discount=GAMMA,
-                                     own_weight=0.8)
+    d = games.dominant_strategy_game(
+        KEY, num_states=S, num_actions=A3, discount=GAMMA, own_weight=0.8
+    )
     P = np.asarray(d.game.transition)
     np.testing.assert_array_equal(P, np.broadcast_to(P[:, :1, :1], P.shape))
     # own_weight = 0.8: |u| <= 0.8, |w| <= 0.2; the reward spread across a player's own

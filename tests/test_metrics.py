@@ -29,8 +29,9 @@ def _metrics(game, policy, expert):
 CASES = [
     pytest.param(np.float64, 5, (2, 3), 0.9, id="float64-S5-A(2, 3)"),
     pytest.param(np.float64, 5, (3, 2, 2), 0.9, id="float64-S5-A(3, 2, 2)"),
-    pytest.param(np.float64, 2, (2, 2, 3, 2), 0.9, id="float64-S2-A(2, 2, 3, 2)",
-                 marks=pytest.mark.slow),
+    pytest.param(
+        np.float64, 2, (2, 2, 3, 2), 0.9, id="float64-S2-A(2, 2, 3, 2)", marks=pytest.mark.slow
+    ),
     pytest.param(np.float32, 5, (2, 3), 0.9, id="float32-S5-A(2, 3)"),
 ]
 SEEDS = (0, 1, 2, 3)
@@ -64,16 +65,22 @@ def test_metrics_match_reference(dtype, S, acts, gamma, seed):
     assert out["bc"] == out["bc_per_player"].max()
     # Differences of two occupancies, each off by at most occ in L1.
     np.testing.assert_allclose(
-        out["state_occupancy"], ref.state_occupancy_error(P, mu0, gamma, policy, expert),
-        rtol=0, atol=2 * occ,
+        out["state_occupancy"],
+        ref.state_occupancy_error(P, mu0, gamma, policy, expert),
+        rtol=0,
+        atol=2 * occ,
     )
     np.testing.assert_allclose(
-        out["occupancy"], ref.occupancy_error(P, mu0, gamma, policy, expert),
-        rtol=0, atol=2 * occ,
+        out["occupancy"],
+        ref.occupancy_error(P, mu0, gamma, policy, expert),
+        rtol=0,
+        atol=2 * occ,
     )
     np.testing.assert_allclose(
-        out["value_gap"], ref.value_gap(P, R, mu0, gamma, policy, expert),
-        rtol=0, atol=2 * h.value_atol(dtype, gamma),
+        out["value_gap"],
+        ref.value_gap(P, R, mu0, gamma, policy, expert),
+        rtol=0,
+        atol=2 * h.value_atol(dtype, gamma),
     )
     # Random policy and random expert differ: the comparisons are not vacuous.
     assert out["bc"] > 0.1 and out["occupancy"] > 0.1

@@ -188,8 +188,12 @@ def test_repeated_game_states():
     assert sorted(meta.histories[1:5]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     np.testing.assert_array_equal(game.initial, np.eye(6)[0])
     # Round 1 goes to the state of its joint action and pays the stage game.
-    stage = np.stack([pyspiel.load_game("matrix_pd").row_utilities(),
-                      pyspiel.load_game("matrix_pd").col_utilities()])
+    stage = np.stack(
+        [
+            pyspiel.load_game("matrix_pd").row_utilities(),
+            pyspiel.load_game("matrix_pd").col_utilities(),
+        ]
+    )
     np.testing.assert_array_equal(game.reward[:, 0], stage)
     for a, b in itertools.product(range(2), range(2)):
         nxt = meta.histories.index((a, b))
@@ -291,10 +295,15 @@ def test_turn_based_waiting_player_is_a_no_op():
         mover = int(meta.current_player[s])
         waiting = 1 - mover
         assert meta.legal_actions[mover][s].any() and not meta.legal_actions[waiting][s].any()
-        np.testing.assert_array_equal(P[s], np.take(P[s], [0], axis=waiting).repeat(
-            game.num_actions[waiting], axis=waiting))
-        np.testing.assert_array_equal(R[:, s], np.take(R[:, s], [0], axis=waiting + 1).repeat(
-            game.num_actions[waiting], axis=waiting + 1))
+        np.testing.assert_array_equal(
+            P[s], np.take(P[s], [0], axis=waiting).repeat(game.num_actions[waiting], axis=waiting)
+        )
+        np.testing.assert_array_equal(
+            R[:, s],
+            np.take(R[:, s], [0], axis=waiting + 1).repeat(
+                game.num_actions[waiting], axis=waiting + 1
+            ),
+        )
 
 
 def test_imperfect_information_our_gains_dominate(x64):

@@ -92,8 +92,9 @@ def test_vmap_equals_a_python_loop(x64):
 def _with_leaf(game, **leaves):
     """The game with some leaves replaced WITHOUT validation (finite differences in the
     transition leave rows that do not sum to 1, which the kernels accept as plain matrices)."""
-    fields = dict(transition=game.transition, reward=game.reward, initial=game.initial,
-                  discount=game.discount)
+    fields = dict(
+        transition=game.transition, reward=game.reward, initial=game.initial, discount=game.discount
+    )
     fields.update(leaves)
     treedef = jax.tree_util.tree_structure(game)
     return jax.tree_util.tree_unflatten(treedef, list(fields.values()))

@@ -192,8 +192,17 @@ def check_memory(num_states: int, num_actions: Sequence[int], *, max_bytes: int)
     return size
 
 
-def _check_common(num_states, num_actions, discount, branching, concentration, initial,
-                  max_bytes, *, num_players=None):
+def _check_common(
+    num_states,
+    num_actions,
+    discount,
+    branching,
+    concentration,
+    initial,
+    max_bytes,
+    *,
+    num_players=None,
+):
     num_states = _check_count("num_states", num_states)
     actions = _check_actions(num_actions, num_players=num_players)
     _check_discount(discount)
@@ -267,7 +276,12 @@ def _uniform(key, shape, dtype, scale=1.0):
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "num_states", "num_actions", "branching", "concentration", "initial", "payoff"
+        "num_states",
+        "num_actions",
+        "branching",
+        "concentration",
+        "initial",
+        "payoff",
     ),
 )
 def _random_arrays(key, *, num_states, num_actions, branching, concentration, initial, payoff):
@@ -288,15 +302,36 @@ def _random_arrays(key, *, num_states, num_actions, branching, concentration, in
     return transition, reward, _initial(key_mu, num_states, initial, dtype)
 
 
-def _random_family(key, num_states, num_actions, discount, branching, concentration, initial,
-                   max_bytes, payoff, num_players=None):
+def _random_family(
+    key,
+    num_states,
+    num_actions,
+    discount,
+    branching,
+    concentration,
+    initial,
+    max_bytes,
+    payoff,
+    num_players=None,
+):
     num_states, actions, k, concentration = _check_common(
-        num_states, num_actions, discount, branching, concentration, initial, max_bytes,
+        num_states,
+        num_actions,
+        discount,
+        branching,
+        concentration,
+        initial,
+        max_bytes,
         num_players=num_players,
     )
     transition, reward, mu0 = _random_arrays(
-        key, num_states=num_states, num_actions=actions, branching=k,
-        concentration=concentration, initial=initial, payoff=payoff,
+        key,
+        num_states=num_states,
+        num_actions=actions,
+        branching=k,
+        concentration=concentration,
+        initial=initial,
+        payoff=payoff,
     )
     return MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
 
@@ -350,8 +385,17 @@ def random_game(
       >>> games.transition.shape
       (8, 32, 3, 3, 2, 32)
     """
-    return _random_family(key, num_states, num_actions, discount, branching, concentration,
-                          initial, max_bytes, "general")
+    return _random_family(
+        key,
+        num_states,
+        num_actions,
+        discount,
+        branching,
+        concentration,
+        initial,
+        max_bytes,
+        "general",
+    )
 
 
 def zero_sum_game(
@@ -373,8 +417,18 @@ def zero_sum_game(
       num_actions: ``A`` (both players) or ``(A_1, A_2)``.
       Others: as :func:`random_game`.
     """
-    return _random_family(key, num_states, num_actions, discount, branching, concentration,
-                          initial, max_bytes, "zero_sum", num_players=2)
+    return _random_family(
+        key,
+        num_states,
+        num_actions,
+        discount,
+        branching,
+        concentration,
+        initial,
+        max_bytes,
+        "zero_sum",
+        num_players=2,
+    )
 
 
 def common_payoff_game(
@@ -392,8 +446,17 @@ def common_payoff_game(
 
     Transitions and ``mu0`` as in :func:`random_game`; arguments likewise.
     """
-    return _random_family(key, num_states, num_actions, discount, branching, concentration,
-                          initial, max_bytes, "common")
+    return _random_family(
+        key,
+        num_states,
+        num_actions,
+        discount,
+        branching,
+        concentration,
+        initial,
+        max_bytes,
+        "common",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -434,8 +497,9 @@ def _check_own_weight(own_weight) -> None:
     jax.jit,
     static_argnames=("num_states", "num_actions", "branching", "concentration", "initial"),
 )
-def _dominant_arrays(key, own_weight, *, num_states, num_actions, branching, concentration,
-                     initial):
+def _dominant_arrays(
+    key, own_weight, *, num_states, num_actions, branching, concentration, initial
+):
     dtype = _float_dtype()
     key_p, key_r, key_mu = jax.random.split(key, 3)
     rows = _random_rows(key_p, (num_states,), num_states, branching, concentration, dtype)
@@ -492,8 +556,13 @@ def dominant_strategy_game(
     )
     _check_own_weight(own_weight)
     transition, reward, mu0, expert = _dominant_arrays(
-        key, own_weight, num_states=num_states, num_actions=actions, branching=k,
-        concentration=concentration, initial=initial,
+        key,
+        own_weight,
+        num_states=num_states,
+        num_actions=actions,
+        branching=k,
+        concentration=concentration,
+        initial=initial,
     )
     game = MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
     return DominantStrategyGame(game, expert)
@@ -502,11 +571,26 @@ def dominant_strategy_game(
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "num_states", "num_actions", "controller", "branching", "concentration", "initial"
+        "num_states",
+        "num_actions",
+        "controller",
+        "branching",
+        "concentration",
+        "initial",
     ),
 )
-def _controlled_arrays(key, discount, own_weight, *, num_states, num_actions, controller,
-                       branching, concentration, initial):
+def _controlled_arrays(
+    key,
+    discount,
+    own_weight,
+    *,
+    num_states,
+    num_actions,
+    controller,
+    branching,
+    concentration,
+    initial,
+):
     dtype = _float_dtype()
     n = len(num_actions)
     a_c = num_actions[controller]
@@ -603,8 +687,15 @@ def single_controller_dominant_game(
             f"controller: {controller} is out of range for a {len(actions)}-player game"
         )
     transition, reward, mu0, expert, converged = _controlled_arrays(
-        key, discount, own_weight, num_states=num_states, num_actions=actions,
-        controller=int(controller), branching=k, concentration=concentration, initial=initial,
+        key,
+        discount,
+        own_weight,
+        num_states=num_states,
+        num_actions=actions,
+        controller=int(controller),
+        branching=k,
+        concentration=concentration,
+        initial=initial,
     )
     game = MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
     return ControlledDominantGame(game, expert, converged)

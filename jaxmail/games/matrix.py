@@ -72,8 +72,9 @@ def matrix_game(payoffs: Array, *, discount: float | Array = 0.0) -> MarkovGame:
 
 
 def _two_player(row: list[list[float]], col: list[list[float]], discount) -> MarkovGame:
-    return matrix_game(np.stack([np.asarray(row, float), np.asarray(col, float)]),
-                       discount=discount)
+    return matrix_game(
+        np.stack([np.asarray(row, float), np.asarray(col, float)]), discount=discount
+    )
 
 
 def prisoners_dilemma(*, discount: float | Array = 0.0) -> MarkovGame:

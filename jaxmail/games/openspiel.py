@@ -235,8 +235,9 @@ def _legal_sets(state, num_players: int) -> list[list[int] | None]:
     sets: list[list[int] | None] = [None] * num_players
     sets[player] = list(state.legal_actions(player))
     if not sets[player]:
-        raise ValueError(f"game: player {player} is to move but has no legal action at "
-                         f"{str(state)!r}")
+        raise ValueError(
+            f"game: player {player} is to move but has no legal action at {str(state)!r}"
+        )
     return sets
 
 
@@ -329,10 +330,13 @@ def from_openspiel(
 
     game = pyspiel.load_game(game_or_name) if isinstance(game_or_name, str) else game_or_name
     dynamics = game.get_type().dynamics
-    if dynamics not in (pyspiel.GameType.Dynamics.SIMULTANEOUS,
-                        pyspiel.GameType.Dynamics.SEQUENTIAL):
-        raise ValueError(f"game: {game} has dynamics {dynamics}; expected simultaneous or "
-                         "sequential")
+    if dynamics not in (
+        pyspiel.GameType.Dynamics.SIMULTANEOUS,
+        pyspiel.GameType.Dynamics.SEQUENTIAL,
+    ):
+        raise ValueError(
+            f"game: {game} has dynamics {dynamics}; expected simultaneous or sequential"
+        )
     n = game.num_players()
 
     # Breadth-first enumeration of the decision nodes.
@@ -392,8 +396,7 @@ def from_openspiel(
         expanded.append((legal, outcomes))
 
     num_actions = tuple(
-        1 + max((max(legal[i]) for legal, _ in expanded if legal[i]), default=0)
-        for i in range(n)
+        1 + max((max(legal[i]) for legal, _ in expanded if legal[i]), default=0) for i in range(n)
     )
     one_shot = (
         repeat_one_shot
@@ -490,8 +493,9 @@ def _check_policy(policy: Sequence[Any], metadata: OpenSpielMetadata) -> tuple:
         dtype = getattr(p, "dtype", np.float64)
         p = np.asarray(p, dtype=np.float64)
         if p.shape != mask.shape:
-            raise ValueError(f"policy[{i}]: expected shape [S, A_{i}] = {mask.shape}, got "
-                             f"{p.shape}")
+            raise ValueError(
+                f"policy[{i}]: expected shape [S, A_{i}] = {mask.shape}, got {p.shape}"
+            )
         check_distributions(f"policy[{i}]", p, atol=probability_atol(dtype), index_names="s")
         out.append(p)
     return tuple(out)
