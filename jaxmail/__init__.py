@@ -8,7 +8,7 @@ from jaxmail import _xla_guard
 
 _xla_guard.install()  # before JAX starts its CPU backend; see jaxmail/_xla_guard.py
 
-from jaxmail import equilibria, games  # noqa: E402  (subpackages: jm.games.tag(), ...)
+from jaxmail import data, equilibria, games, imitation  # noqa: E402  (jm.games.tag(), ...)
 from jaxmail.best_response import (  # noqa: E402
     BestResponse,
     InducedMDP,
@@ -64,7 +64,9 @@ __all__ = [
     "MarkovGame",
     "NashGap",
     "bc_error",
+    "data",
     "equilibria",
+    "imitation",
     "games",
     "best_response",
     "best_response_set",

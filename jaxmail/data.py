@@ -1,0 +1,385 @@
+"""Demonstrations: trajectory sampling, datasets and empirical occupancy measures.
+
+A :class:`Dataset` holds ``N`` trajectories padded to ``T`` steps: the states, the joint actions,
+a validity mask and a per-step weight. Every empirical measure is the weighted, masked histogram
+
+    mu_hat(s) = sum_{k,t} w[k,t] m[k,t] 1{s_kt = s} / sum_{k,t} w[k,t] m[k,t],
+
+an estimate of the normalised discounted occupancy ``d(s) = (1-gamma) sum_t gamma^t Pr(s_t = s)``:
+
+- ``lengths="geometric"`` (the paper's protocol): trajectory lengths ``L ~ Geometric(1-gamma)``
+  on ``{1, 2, ...}`` so that ``Pr(L > t) = gamma^t``; every step weighs 1 and the histogram is
+  a ratio estimator of ``d`` (steps past the padded horizon ``T`` are lost, probability
+  ``gamma^T`` per trajectory).
+- ``lengths="fixed"``: every trajectory runs ``T`` steps and step ``t`` weighs ``gamma^t``, which
+  estimates ``d`` truncated at ``T`` (bias at most ``gamma^T`` in L1).
+
+The mask also pads dataset SIZES: ``data.truncate(k)`` keeps the first ``k`` trajectories with a
+traced ``k``, so a sweep over dataset sizes is one compiled program (shapes stay static).
+
+Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``, ``N`` trajectories, ``T``
+steps per trajectory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmail.game import MarkovGame, _is_concrete
+from jaxmail.policy import check_policy
+
+Array = jax.Array
+
+_FIELDS = ("states", "actions", "mask", "weights")
+_FORMAT = "jaxmail.Dataset/1"
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Demonstrations: ``N`` trajectories of joint play, padded to ``T`` steps.
+
+    Constructing one from arrays checks structure always and values when the arrays are concrete
+    (states and actions non-negative, weights finite and non-negative, at least one valid step).
+    Ranges against a game are checked by :func:`check_dataset`, which every learner calls.
+    Rebuilding from leaves (``vmap`` outputs, ``jax.tree_util``) skips the checks, so a batch of
+    datasets is the same class with a leading axis on every leaf.
+
+    Attributes:
+      states: ``[N, T]`` int32 states ``s_kt``.
+      actions: ``[N, T, n]`` int32 joint actions ``a_kt``.
+      mask: ``[N, T]`` bool, True where step ``t`` of trajectory ``k`` is real data.
+      weights: ``[N, T]`` float, the weight of each step in the empirical occupancy (``gamma^t``
+        for fixed horizons, 1 for geometric lengths); masked steps are ignored whatever their
+        weight.
+    """
+
+    states: Array
+    actions: Array
+    mask: Array
+    weights: Array
+
+    def __post_init__(self):
+        states, actions, mask, weights = (getattr(self, f) for f in _FIELDS)
+        shapes = {f: tuple(np.shape(getattr(self, f))) for f in _FIELDS}
+        if len(shapes["states"]) != 2:
+            raise ValueError(f"states: expected [N, T], got shape {shapes['states']}")
+        if len(shapes["actions"]) != 3 or shapes["actions"][:2] != shapes["states"]:
+            raise ValueError(
+                f"actions: expected [N, T, n] with [N, T] = {shapes['states']}, got shape "
+                f"{shapes['actions']}"
+            )
+        for name in ("mask", "weights"):
+            if shapes[name] != shapes["states"]:
+                raise ValueError(
+                    f"{name}: expected shape {shapes['states']} (that of states), "
+                    f"got {shapes[name]}"
+                )
+        for name in ("states", "actions"):
+            kind = _kind(getattr(self, name))
+            if kind not in "iu":
+                raise TypeError(f"{name}: expected integers, got dtype kind {kind!r}")
+        if _kind(mask) != "b":
+            raise TypeError(f"mask: expected booleans, got dtype kind {_kind(mask)!r}")
+        if _kind(weights) not in "fiu":
+            raise TypeError(f"weights: expected real numbers, got dtype kind {_kind(weights)!r}")
+        if all(_is_concrete(x) for x in (states, actions, mask, weights)):
+            _check_values(np.asarray(states), np.asarray(actions), np.asarray(mask), weights)
+        object.__setattr__(self, "states", jnp.asarray(states, dtype=jnp.int32))
+        object.__setattr__(self, "actions", jnp.asarray(actions, dtype=jnp.int32))
+        object.__setattr__(self, "mask", jnp.asarray(mask, dtype=bool))
+        object.__setattr__(self, "weights", jnp.asarray(weights, dtype=_float_dtype()))
+
+    def tree_flatten(self):
+        return tuple(getattr(self, f) for f in _FIELDS), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        del aux
+        obj = object.__new__(cls)
+        for name, value in zip(_FIELDS, children):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    @property
+    def num_trajectories(self) -> int:
+        """``N``, the padded number of trajectories."""
+        return self.states.shape[-2]
+
+    @property
+    def horizon(self) -> int:
+        """``T``, the padded number of steps per trajectory."""
+        return self.states.shape[-1]
+
+    @property
+    def num_players(self) -> int:
+        """``n``."""
+        return self.actions.shape[-1]
+
+    @property
+    def num_samples(self) -> Array:
+        """``[]`` int32: the number of valid (state, joint action) steps."""
+        return jnp.sum(self.mask, axis=(-2, -1), dtype=jnp.int32)
+
+    def truncate(self, num_trajectories: int | Array) -> Dataset:
+        """The first ``num_trajectories`` trajectories; the rest are masked out, shapes kept.
+
+        ``num_trajectories`` may be traced, so ``jax.vmap(lambda k: f(data.truncate(k)))(sizes)``
+        sweeps dataset sizes in one compilation.
+        """
+        keep = jnp.arange(self.num_trajectories) < num_trajectories
+        return self.replace(mask=self.mask & keep[:, None])
+
+    def replace(self, **changes) -> Dataset:
+        """A copy with some fields replaced (validated like a new dataset when concrete)."""
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        samples = int(self.num_samples) if _is_concrete(self.mask) and self.mask.ndim == 2 else "?"
+        return (
+            f"Dataset(num_trajectories={self.num_trajectories}, horizon={self.horizon}, "
+            f"num_players={self.num_players}, num_samples={samples})"
+        )
+
+
+def _kind(x) -> str:
+    return np.asarray(x).dtype.kind if _is_concrete(x) else x.dtype.kind
+
+
+def _float_dtype():
+    return jnp.zeros(()).dtype
+
+
+def _check_values(states, actions, mask, weights) -> None:
+    weights = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"weights: {int(np.sum(~np.isfinite(weights)))} entries are NaN or inf")
+    if np.any(weights < 0):
+        raise ValueError(f"weights: must be non-negative, minimum {weights.min():.6g}")
+    for name, x in (("states", states), ("actions", actions)):
+        bad = mask[..., None] & (x < 0) if x.ndim == 3 else mask & (x < 0)
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name}: negative value {x[where]} at index {where}")
+    if states.ndim == 2 and not np.any(mask & (weights > 0)):
+        raise ValueError(
+            "dataset is empty: no step has mask True and a positive weight "
+            f"({int(mask.sum())} masked-in steps of {mask.size})"
+        )
+
+
+def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dataset:
+    """Checks a dataset against a game: player count always, ranges when concrete.
+
+    Raises:
+      TypeError: ``data`` is not a :class:`Dataset`.
+      ValueError: the number of players differs, or a (masked-in) state or action is out of
+        range; the message names the first offending step ``(trajectory, step)``.
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"{name}: expected a jaxmail.data.Dataset, got {type(data).__name__}")
+    if data.num_players != game.num_players:
+        raise ValueError(
+            f"{name}: actions have {data.num_players} players, the game has {game.num_players}"
+        )
+    if data.states.ndim != 2:
+        raise ValueError(f"{name}: expected one dataset [N, T], got states {data.states.shape}")
+    if all(_is_concrete(x) for x in (data.states, data.actions, data.mask)):
+        states, actions, mask = (np.asarray(x) for x in (data.states, data.actions, data.mask))
+        bad = mask & (states >= game.num_states)
+        if np.any(bad):
+            k, t = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{name}: state {states[k, t]} out of range [0, {game.num_states}) at "
+                f"(trajectory={k}, step={t})"
+            )
+        for i, a in enumerate(game.num_actions):
+            bad = mask & (actions[..., i] >= a)
+            if np.any(bad):
+                k, t = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"{name}: action {actions[k, t, i]} of player {i} out of range [0, {a}) at "
+                    f"(trajectory={k}, step={t})"
+                )
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling.
+
+
+def _sample_trajectory(key, game, policy, horizon):
+    """One trajectory of ``horizon`` steps: ``([T] states, [T, n] actions)``."""
+    num_states = game.num_states
+    flat_p = game.transition.reshape(-1, num_states)  # [S * prod A, S]
+    strides = np.cumprod((1,) + game.num_actions[::-1])[::-1]  # joint index = sum a_i stride_i
+    tiny = jnp.finfo(game.dtype).tiny
+
+    def step(state, key):
+        k_actions, k_next = jax.random.split(key)
+        keys = jax.random.split(k_actions, game.num_players)
+        actions = jnp.stack(
+            [
+                jax.random.categorical(k, jnp.log(jnp.clip(p[state], tiny)))
+                for k, p in zip(keys, policy)
+            ]
+        ).astype(jnp.int32)
+        row = state * int(strides[0]) + jnp.dot(actions, jnp.asarray(strides[1:], jnp.int32))
+        next_state = jax.random.categorical(k_next, jnp.log(jnp.clip(flat_p[row], tiny)))
+        return next_state.astype(jnp.int32), (state, actions)
+
+    k0, k_steps = jax.random.split(key)
+    s0 = jax.random.categorical(k0, jnp.log(jnp.clip(game.initial, tiny))).astype(jnp.int32)
+    _, (states, actions) = jax.lax.scan(step, s0, jax.random.split(k_steps, horizon))
+    return states, actions
+
+
+def sample_demonstrations(
+    key: Array,
+    game: MarkovGame,
+    policy: Sequence[Array],
+    *,
+    num_trajectories: int,
+    horizon: int,
+    lengths: str = "fixed",
+) -> Dataset:
+    """Samples ``num_trajectories`` trajectories of joint play under ``policy``.
+
+    ``s_0 ~ mu0``, ``a_t ~ prod_i pi_i(.|s_t)``, ``s_{t+1} ~ P(.|s_t, a_t)``. Traceable: vmap it
+    over keys (or over games and policies) for many datasets at once.
+
+    Args:
+      key: PRNG key (consumed).
+      game: the game.
+      policy: ``n`` arrays ``[S, A_i]``, the demonstrator (usually the expert).
+      num_trajectories: ``N`` (static).
+      horizon: ``T``, steps per trajectory, or the cap on geometric lengths (static).
+      lengths: ``"fixed"`` (all ``T`` steps valid, step ``t`` weighs ``gamma^t``) or
+        ``"geometric"`` (length ``L ~ Geometric(1-gamma)`` on ``{1, 2, ...}``, capped at ``T``;
+        steps ``t < L`` valid with weight 1), see the module docstring.
+
+    Returns:
+      A :class:`Dataset` with ``[N, T]`` states.
+    """
+    policy = check_policy(game, policy)
+    if lengths not in ("fixed", "geometric"):
+        raise ValueError(f"lengths: expected 'fixed' or 'geometric', got {lengths!r}")
+    for name, value in (("num_trajectories", num_trajectories), ("horizon", horizon)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a positive int (static), got {value!r}")
+    return _sample(key, game, policy, num_trajectories, horizon, lengths)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _sample(key, game, policy, num_trajectories, horizon, lengths):
+    k_traj, k_len = jax.random.split(key)
+    keys = jax.random.split(k_traj, num_trajectories)
+    states, actions = jax.vmap(_sample_trajectory, in_axes=(0, None, None, None))(
+        keys, game, policy, horizon
+    )
+    steps = jnp.arange(horizon)
+    dtype = game.dtype
+    if lengths == "fixed":
+        mask = jnp.ones((num_trajectories, horizon), dtype=bool)
+        weights = jnp.broadcast_to(game.discount.astype(dtype) ** steps, mask.shape)
+    else:
+        # L = 1 + floor(log U / log gamma), U ~ Uniform(0, 1]: Pr(L > t) = gamma^t.
+        u = jax.random.uniform(k_len, (num_trajectories,), dtype=dtype, minval=0.0, maxval=1.0)
+        u = 1.0 - u  # (0, 1]
+        log_gamma = jnp.log(jnp.clip(game.discount.astype(dtype), jnp.finfo(dtype).tiny))
+        length = 1.0 + jnp.floor(jnp.log(u) / log_gamma)
+        mask = steps[None, :] < length[:, None]
+        weights = jnp.ones(mask.shape, dtype)
+    return Dataset.tree_unflatten(None, (states, actions, mask, weights))
+
+
+# ----------------------------------------------------------------------------------------------
+# Empirical measures.
+
+
+def _step_weights(data: Dataset) -> Array:
+    """``[N, T]`` effective weights ``w * m`` normalised to sum 1 (zeros for an empty dataset)."""
+    w = jnp.where(data.mask, data.weights, 0.0)
+    total = jnp.sum(w)
+    return w / jnp.where(total > 0, total, 1.0)
+
+
+def empirical_state_occupancy(game: MarkovGame, data: Dataset) -> Array:
+    """``[S]`` empirical discounted state occupancy ``mu_hat`` (module docstring); sums to 1."""
+    check_dataset(game, data)
+    w = _step_weights(data)
+    return jnp.zeros(game.num_states, w.dtype).at[data.states].add(w)
+
+
+def empirical_state_action_occupancy(game: MarkovGame, data: Dataset) -> tuple[Array, ...]:
+    """Per-player empirical ``rho_hat_i(s, a_i)``, ``n`` arrays ``[S, A_i]``, each summing to 1."""
+    check_dataset(game, data)
+    w = _step_weights(data)
+    return tuple(
+        jnp.zeros((game.num_states, a), w.dtype).at[data.states, data.actions[..., i]].add(w)
+        for i, a in enumerate(game.num_actions)
+    )
+
+
+def empirical_joint_state_action_occupancy(game: MarkovGame, data: Dataset) -> Array:
+    """Empirical joint ``rho_hat(s, a)``, ``[S, A_1, ..., A_n]``, summing to 1."""
+    check_dataset(game, data)
+    w = _step_weights(data)
+    index = (data.states,) + tuple(data.actions[..., i] for i in range(game.num_players))
+    return jnp.zeros((game.num_states, *game.num_actions), w.dtype).at[index].add(w)
+
+
+def action_counts(game: MarkovGame, data: Dataset, *, weighted: bool = False) -> tuple[Array, ...]:
+    """Per-player counts ``c_i(s, a_i)`` of valid steps, ``n`` arrays ``[S, A_i]``.
+
+    With ``weighted=True`` each step counts its weight (``gamma^t`` for fixed horizons) instead
+    of 1. These are the sufficient statistics of tabular behavioural cloning.
+    """
+    check_dataset(game, data)
+    w = jnp.where(data.mask, data.weights if weighted else 1.0, 0.0).astype(_float_dtype())
+    return tuple(
+        jnp.zeros((game.num_states, a), w.dtype).at[data.states, data.actions[..., i]].add(w)
+        for i, a in enumerate(game.num_actions)
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Files.
+
+
+def save_dataset(path: str | os.PathLike, data: Dataset) -> None:
+    """Writes one dataset to ``path`` as ``.npz`` (no pickle), atomically (temp file + rename)."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise ValueError(f"path: a dataset file must end in .npz, got {path!r}")
+    if data.states.ndim != 2:
+        raise ValueError(f"data: save_dataset writes one dataset; got states {data.states.shape}")
+    arrays = {f: np.asarray(getattr(data, f)) for f in _FIELDS}
+    arrays["format"] = np.asarray(_FORMAT)
+    tmp = f"{path}.tmp-{os.getpid()}.npz"
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    """Reads a dataset written by :func:`save_dataset` and validates it like a new one."""
+    with np.load(os.fspath(path), allow_pickle=False) as f:
+        missing = [name for name in (*_FIELDS, "format") if name not in f.files]
+        if missing:
+            raise ValueError(f"{os.fspath(path)}: not a jaxmail dataset file; missing {missing}")
+        if str(f["format"]) != _FORMAT:
+            raise ValueError(
+                f"{os.fspath(path)}: unknown format {str(f['format'])!r}, expected {_FORMAT!r}"
+            )
+        return Dataset(**{name: f[name] for name in _FIELDS})

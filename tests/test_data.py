@@ -1,0 +1,214 @@
+"""Demonstrations: sampling against exact occupancies, empirical measures, files, errors."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from helpers import instance, make_game
+
+import jaxmail as jm
+from jaxmail import data as jd
+
+GAMMA = 0.9
+NUM_STATES, NUM_ACTIONS = 5, (2, 3)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    P, R, mu0, policy = instance(0, NUM_STATES, NUM_ACTIONS, GAMMA)
+    return P, R, mu0, policy, make_game(P, R, mu0, GAMMA)
+
+
+def _numpy_histogram(data, num_states, num_actions):
+    """Loop reference of the weighted masked histograms (module docstring of jaxmail.data)."""
+    states, actions = np.asarray(data.states), np.asarray(data.actions)
+    w = np.asarray(data.weights, np.float64) * np.asarray(data.mask)
+    mu = np.zeros(num_states)
+    rho = [np.zeros((num_states, a)) for a in num_actions]
+    joint = np.zeros((num_states, *num_actions))
+    for k, t in np.ndindex(states.shape):
+        s = states[k, t]
+        mu[s] += w[k, t]
+        for i in range(len(num_actions)):
+            rho[i][s, actions[k, t, i]] += w[k, t]
+        joint[(s, *actions[k, t])] += w[k, t]
+    total = w.sum()
+    return mu / total, [r / total for r in rho], joint / total
+
+
+@pytest.mark.parametrize("lengths", ["fixed", "geometric"])
+def test_empirical_occupancy_estimates_the_exact_one(setting, lengths):
+    P, _, mu0, policy, game = setting
+    data = jd.sample_demonstrations(
+        jax.random.key(1), game, policy, num_trajectories=4000, horizon=80, lengths=lengths
+    )
+    assert data.states.shape == (4000, 80) and data.actions.shape == (4000, 80, 2)
+    assert data.states.dtype == jnp.int32 and data.mask.dtype == jnp.bool_
+    mu = jd.empirical_state_occupancy(game, data)
+    rho = jd.empirical_state_action_occupancy(game, data)
+    joint = jd.empirical_joint_state_action_occupancy(game, data)
+    # Each trajectory contributes a sub-distribution with entries in [0, 1], so an entry of the
+    # mean over N = 4000 trajectories has standard deviation <= 1 / (2 sqrt(N)) = 0.0079 (fixed
+    # horizon; the geometric ratio estimator behaves alike); the horizon truncates gamma^80 ~ 2e-4.
+    # Five standard deviations: 0.04.
+    tol = 5 / (2 * np.sqrt(4000)) + GAMMA**80
+    np.testing.assert_allclose(mu, ref.state_occupancy(P, mu0, GAMMA, policy), atol=tol)
+    for got, want in zip(rho, ref.state_action_occupancy(P, mu0, GAMMA, policy)):
+        np.testing.assert_allclose(got, want, atol=tol)
+    np.testing.assert_allclose(
+        joint, ref.joint_state_action_occupancy(P, mu0, GAMMA, policy), atol=tol
+    )
+    # The three are the same histogram: exact NumPy loop on the same data, and marginals agree.
+    mu_np, rho_np, joint_np = _numpy_histogram(data.truncate(50), NUM_STATES, NUM_ACTIONS)
+    small = data.truncate(50)
+    np.testing.assert_allclose(jd.empirical_state_occupancy(game, small), mu_np, atol=1e-6)
+    for got, want in zip(jd.empirical_state_action_occupancy(game, small), rho_np):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(
+        jd.empirical_joint_state_action_occupancy(game, small), joint_np, atol=1e-6
+    )
+
+
+def test_fixed_and_geometric_lengths(setting):
+    *_, policy, game = setting
+    fixed = jd.sample_demonstrations(jax.random.key(2), game, policy, num_trajectories=8, horizon=6)
+    assert bool(jnp.all(fixed.mask))
+    np.testing.assert_allclose(fixed.weights[3], GAMMA ** np.arange(6), rtol=1e-6)
+    geo = jd.sample_demonstrations(
+        jax.random.key(2), game, policy, num_trajectories=20_000, horizon=40, lengths="geometric"
+    )
+    lengths = np.asarray(geo.mask.sum(axis=1))
+    # Valid steps are a prefix; lengths are min(L, T), L ~ Geometric(1 - gamma) on {1, 2, ...}.
+    assert np.all(np.asarray(geo.mask) == (np.arange(40)[None] < lengths[:, None]))
+    assert lengths.min() >= 1 and np.all(np.asarray(geo.weights) == 1.0)
+    # E[min(L, T)] = sum_{t<T} Pr(L > t) = (1 - gamma^T) / (1 - gamma) = 9.852; sd(L) <=
+    # sqrt(gamma) / (1 - gamma) = 9.5, so the mean of 20000 has sd <= 0.067: 5 sd = 0.34.
+    expected = (1 - GAMMA**40) / (1 - GAMMA)
+    assert abs(lengths.mean() - expected) < 5 * np.sqrt(GAMMA) / (1 - GAMMA) / np.sqrt(20_000)
+    # Pr(L > t) = gamma^t, checked at t = 5: 0.59, sd of the frequency <= 0.0035.
+    assert abs(np.mean(lengths > 5) - GAMMA**5) < 5 * 0.5 / np.sqrt(20_000)
+
+
+def test_deterministic_dynamics_give_the_exact_path():
+    # Three states on a cycle: joint action (0, 0) moves s -> s + 1 mod 3, anything else stays.
+    P = np.zeros((3, 2, 2, 3))
+    for s in range(3):
+        P[s, :, :, s] = 1.0
+        P[s, 0, 0] = 0.0
+        P[s, 0, 0, (s + 1) % 3] = 1.0
+    game = make_game(P, np.zeros((2, 3, 2, 2)), np.array([0.0, 1.0, 0.0]), 0.5)
+    policy = (np.array([[1.0, 0], [1, 0], [1, 0]]), np.array([[1.0, 0], [1, 0], [0, 1]]))
+    data = jd.sample_demonstrations(jax.random.key(0), game, policy, num_trajectories=3, horizon=5)
+    # From s1: (0,0) moves to s2, where player 2 plays 1 and the state stays forever.
+    np.testing.assert_array_equal(data.states, np.tile([1, 2, 2, 2, 2], (3, 1)))
+    np.testing.assert_array_equal(data.actions[0], [[0, 0], [0, 1], [0, 1], [0, 1], [0, 1]])
+    counts = jd.action_counts(game, data)
+    np.testing.assert_array_equal(counts[1], [[0, 0], [3, 0], [0, 12]])
+    weighted = jd.action_counts(game, data, weighted=True)
+    # Steps 1..4 at s2 weigh 0.5 + 0.25 + 0.125 + 0.0625 = 0.9375 per trajectory.
+    np.testing.assert_allclose(weighted[1], [[0, 0], [3, 0], [0, 3 * 0.9375]])
+
+
+def test_vmap_over_keys_equals_a_loop_and_truncate_sweeps_sizes(setting):
+    *_, policy, game = setting
+    keys = jax.random.split(jax.random.key(3), 3)
+
+    def sample(key):
+        return jd.sample_demonstrations(key, game, policy, num_trajectories=10, horizon=7)
+
+    batch = jax.vmap(sample)(keys)
+    for b, key in enumerate(keys):
+        one = sample(key)
+        np.testing.assert_array_equal(batch.states[b], one.states)
+        np.testing.assert_array_equal(batch.actions[b], one.actions)
+    data = sample(keys[0])
+    sizes = jnp.array([1, 4, 10])
+    swept = jax.vmap(lambda k: jd.empirical_state_occupancy(game, data.truncate(k)))(sizes)
+    for row, k in zip(swept, sizes):
+        prefix = jd.Dataset(
+            states=data.states[:k], actions=data.actions[:k], mask=data.mask[:k],
+            weights=data.weights[:k],
+        )  # fmt: skip
+        np.testing.assert_allclose(row, jd.empirical_state_occupancy(game, prefix), atol=1e-6)
+    assert int(data.truncate(4).num_samples) == 28
+
+
+def test_save_and_load_round_trip(setting, tmp_path):
+    *_, policy, game = setting
+    data = jd.sample_demonstrations(
+        jax.random.key(4), game, policy, num_trajectories=5, horizon=9, lengths="geometric"
+    )
+    path = tmp_path / "demos.npz"
+    jd.save_dataset(path, data)
+    loaded = jd.load_dataset(path)
+    for field in ("states", "actions", "mask", "weights"):
+        np.testing.assert_array_equal(getattr(loaded, field), getattr(data, field))
+    assert os.listdir(tmp_path) == ["demos.npz"]  # no temporary file left behind
+    with np.load(path, allow_pickle=False) as f:  # plain arrays, no pickle
+        assert set(f.files) == {"states", "actions", "mask", "weights", "format"}
+    with pytest.raises(ValueError, match="must end in .npz"):
+        jd.save_dataset(tmp_path / "demos.bin", data)
+    np.savez(tmp_path / "other.npz", states=np.zeros((1, 1), int))
+    with pytest.raises(ValueError, match="not a jaxmail dataset file"):
+        jd.load_dataset(tmp_path / "other.npz")
+
+
+def _dataset(**changes):
+    fields = dict(
+        states=np.zeros((2, 3), np.int32),
+        actions=np.zeros((2, 3, 2), np.int32),
+        mask=np.ones((2, 3), bool),
+        weights=np.ones((2, 3)),
+    )
+    fields.update(changes)
+    return jd.Dataset(**fields)
+
+
+def test_bad_datasets_raise(setting):
+    *_, game = setting
+    with pytest.raises(ValueError, match=r"actions: expected \[N, T, n\]"):
+        _dataset(actions=np.zeros((2, 4, 2), np.int32))
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        _dataset(mask=np.ones((3, 3), bool))
+    with pytest.raises(TypeError, match="states: expected integers"):
+        _dataset(states=np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="mask: expected booleans"):
+        _dataset(mask=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="weights: 1 entries are NaN"):
+        _dataset(weights=np.array([[1, 1, np.nan], [1, 1, 1]]))
+    with pytest.raises(ValueError, match="weights: must be non-negative"):
+        _dataset(weights=-np.ones((2, 3)))
+    with pytest.raises(ValueError, match="states: negative value -1 at index"):
+        _dataset(states=np.array([[0, 0, -1], [0, 0, 0]], np.int32))
+    with pytest.raises(ValueError, match="dataset is empty"):
+        _dataset(mask=np.zeros((2, 3), bool))
+    with pytest.raises(
+        ValueError, match=r"state 7 out of range \[0, 5\) at \(trajectory=1, step=2"
+    ):
+        jd.check_dataset(game, _dataset(states=np.array([[0, 0, 0], [0, 0, 7]], np.int32)))
+    actions = np.zeros((2, 3, 2), np.int32)
+    actions[0, 1, 1] = 3
+    with pytest.raises(ValueError, match=r"action 3 of player 1 out of range \[0, 3\)"):
+        jd.empirical_state_occupancy(game, _dataset(actions=actions))
+    with pytest.raises(ValueError, match="actions have 3 players, the game has 2"):
+        jd.check_dataset(game, _dataset(actions=np.zeros((2, 3, 3), np.int32)))
+    with pytest.raises(TypeError, match="expected a jaxmail.data.Dataset"):
+        jd.check_dataset(game, {"states": np.zeros((2, 3))})
+    # Out-of-range values at MASKED steps are padding, not errors.
+    padded = _dataset(
+        states=np.array([[0, 0, 9], [0, 0, 0]], np.int32),
+        mask=np.array([[1, 1, 0], [1, 1, 1]], bool),
+    )
+    assert jd.check_dataset(game, padded) is padded
+    with pytest.raises(ValueError, match="lengths: expected 'fixed' or 'geometric'"):
+        jd.sample_demonstrations(
+            jax.random.key(0), game, jm.uniform_policy(game), num_trajectories=2, horizon=3,
+            lengths="poisson",
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="horizon: expected a positive int"):
+        jd.sample_demonstrations(
+            jax.random.key(0), game, jm.uniform_policy(game), num_trajectories=2, horizon=0
+        )
