@@ -8,7 +8,7 @@ from jaxmail import _xla_guard
 
 _xla_guard.install()  # before JAX starts its CPU backend; see jaxmail/_xla_guard.py
 
-from jaxmail import data, equilibria, games, imitation  # noqa: E402  (jm.games.tag(), ...)
+from jaxmail import data, equilibria, games, imitation, theory  # noqa: E402  (jm.games.tag())
 from jaxmail.best_response import (  # noqa: E402
     BestResponse,
     InducedMDP,
@@ -67,6 +67,7 @@ __all__ = [
     "data",
     "equilibria",
     "imitation",
+    "theory",
     "games",
     "best_response",
     "best_response_set",

@@ -215,29 +215,40 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
 # Sampling.
 
 
-def _sample_trajectory(key, game, policy, horizon):
-    """One trajectory of ``horizon`` steps: ``([T] states, [T, n] actions)``."""
-    num_states = game.num_states
-    flat_p = game.transition.reshape(-1, num_states)  # [S * prod A, S]
-    strides = np.cumprod((1,) + game.num_actions[::-1])[::-1]  # joint index = sum a_i stride_i
-    tiny = jnp.finfo(game.dtype).tiny
+def _cdf(p: Array) -> Array:
+    """Cumulative sums along the last axis, computed at run time.
 
-    def step(state, key):
-        k_actions, k_next = jax.random.split(key)
-        keys = jax.random.split(k_actions, game.num_players)
-        actions = jnp.stack(
-            [
-                jax.random.categorical(k, jnp.log(jnp.clip(p[state], tiny)))
-                for k, p in zip(keys, policy)
-            ]
-        ).astype(jnp.int32)
+    The optimisation barrier stops XLA from constant-folding the sum when the game is a
+    constant of the caller's ``jit`` (closed over): folding a ``[S A, S]`` cumulative sum took
+    seconds of compile time.
+    """
+    return jnp.cumsum(jax.lax.optimization_barrier(p), axis=-1)
+
+
+def _draw(cdf: Array, u: Array) -> Array:
+    """Inverse-CDF draw: the ``j`` with ``cdf[j-1] <= u * cdf[-1] < cdf[j]``.
+
+    One uniform per draw (``jax.random.categorical`` draws one Gumbel per category: 30x slower
+    here); zero-probability entries have empty intervals and are never drawn, and scaling by
+    ``cdf[-1]`` absorbs rounding in the sum.
+    """
+    return jnp.sum(cdf <= u * cdf[..., -1:], axis=-1, dtype=jnp.int32)
+
+
+def _sample_trajectory(key, game, policy_cdf, transition_cdf, initial_cdf, horizon):
+    """One trajectory of ``horizon`` steps: ``([T] states, [T, n] actions)``."""
+    strides = np.cumprod((1,) + game.num_actions[::-1])[::-1]  # joint index = sum a_i stride_i
+    n = game.num_players
+
+    def step(state, u):  # u: [n + 1] uniforms
+        actions = jnp.stack([_draw(c[state], u[i]) for i, c in enumerate(policy_cdf)])
         row = state * int(strides[0]) + jnp.dot(actions, jnp.asarray(strides[1:], jnp.int32))
-        next_state = jax.random.categorical(k_next, jnp.log(jnp.clip(flat_p[row], tiny)))
-        return next_state.astype(jnp.int32), (state, actions)
+        return _draw(transition_cdf[row], u[n]), (state, actions)
 
     k0, k_steps = jax.random.split(key)
-    s0 = jax.random.categorical(k0, jnp.log(jnp.clip(game.initial, tiny))).astype(jnp.int32)
-    _, (states, actions) = jax.lax.scan(step, s0, jax.random.split(k_steps, horizon))
+    s0 = _draw(initial_cdf, jax.random.uniform(k0, dtype=game.dtype))
+    uniforms = jax.random.uniform(k_steps, (horizon, n + 1), dtype=game.dtype)
+    _, (states, actions) = jax.lax.scan(step, s0, uniforms)
     return states, actions
 
 
@@ -281,8 +292,10 @@ def sample_demonstrations(
 def _sample(key, game, policy, num_trajectories, horizon, lengths):
     k_traj, k_len = jax.random.split(key)
     keys = jax.random.split(k_traj, num_trajectories)
-    states, actions = jax.vmap(_sample_trajectory, in_axes=(0, None, None, None))(
-        keys, game, policy, horizon
+    transition_cdf = _cdf(game.transition.reshape(-1, game.num_states))  # [S * prod A, S]
+    policy_cdf = tuple(_cdf(p) for p in policy)
+    states, actions = jax.vmap(_sample_trajectory, in_axes=(0,) + (None,) * 5)(
+        keys, game, policy_cdf, transition_cdf, _cdf(game.initial), horizon
     )
     steps = jnp.arange(horizon)
     dtype = game.dtype
