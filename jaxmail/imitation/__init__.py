@@ -2,6 +2,10 @@
 
 - :func:`behavior_cloning`: tabular BC, closed form (counting with smoothing) or by gradient
   (optax on logits with entropy, L2 and label-smoothing regularisers).
+- :func:`measure_matching`: the product policy whose exact occupancy measure (state, joint
+  state-action or per-player) is closest to a target in a chosen divergence, entropy-regularised.
+- :func:`ma_gail`: tabular MA-GAIL with centralised, decentralised or zero-sum discriminators and
+  exact policy gradients through the known model.
 - :func:`perturb_policy`: synthetic imitators, the expert with noise at every state (the paper's
   Appendix E).
 - :func:`estimate_bc_error`: eps_BC from expert demonstrations with a bootstrap interval.
@@ -12,6 +16,8 @@ sizes (:meth:`jaxmail.data.Dataset.truncate`) and regularisation strengths.
 
 from jaxmail.imitation.bc import DEFAULT_OPTIMIZER, bc_loss, behavior_cloning
 from jaxmail.imitation.errors import BCErrorEstimate, estimate_bc_error
+from jaxmail.imitation.gail import discriminator_loss, ma_gail, regularised_policy_gradients
+from jaxmail.imitation.matching import divergence, measure_matching
 from jaxmail.imitation.synthetic import perturb_policy
 
 __all__ = [
@@ -19,6 +25,11 @@ __all__ = [
     "BCErrorEstimate",
     "bc_loss",
     "behavior_cloning",
+    "discriminator_loss",
+    "divergence",
     "estimate_bc_error",
+    "ma_gail",
+    "measure_matching",
     "perturb_policy",
+    "regularised_policy_gradients",
 ]
