@@ -177,6 +177,11 @@ def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions)
             jm.imitation.behavior_cloning(game, data, method="gradient", steps=50, entropy=0.1),
             jm.imitation.perturb_policy(k_noise, expert, 0.3),
         )
+        if n == 2:  # the occupancy learners too (compiled once more each: two players only)
+            learners += (
+                jm.imitation.measure_matching(game, data, measure="state_action", steps=30),
+                jm.imitation.ma_gail(k_noise, game, data, steps=10, discriminator_steps=2),
+            )
         gaps = jnp.stack([jm.nash_gap(game, p).nash_gap for p in learners])
         errors = jnp.stack([jm.bc_error(game, p, expert) for p in learners])
         return gaps, errors

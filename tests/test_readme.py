@@ -24,6 +24,12 @@ def test_readme_python_blocks_run():
     # PAPER.md §4: Lemma 1 learner's NashGap (5/3)/(1-gamma) at gamma = 0.9 (float32 tolerance).
     assert abs(float(jm.nash_gap(ex.game, ex.learner).nash_gap) - (5 / 3) / 0.1) < 1e-3
     assert bool(namespace["expert"].converged)
+    # The demonstrations sweep: [3 sizes, 8 seeds]. BC of a deterministic expert is exact at every
+    # visited state and uniform elsewhere: one short trajectory misses states of the 8-state game
+    # (error > 0), 1000 trajectories visit them all (error ~0).
+    errors = namespace["errors"]
+    assert errors.shape == (3, 8)
+    assert float(errors[0].mean()) > 0.05 > float(errors[2].mean()) + 0.04
 
 
 def test_readme_test_command_is_ci_command():
