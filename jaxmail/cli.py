@@ -1,23 +1,133 @@
-"""The ``jaxmail`` command."""
+"""The ``jaxmail`` command.
+
+    jaxmail --version
+    jaxmail info                                     # versions and JAX devices
+    jaxmail list                                     # the experiments, one line each
+    jaxmail run NAME [--seeds N] [--quick] [--out DIR] [--resume] [--dtype float64]
+                     [--players N ...] [--set KEY=VALUE ...] [--no-progress]
+    jaxmail reproduce [--out DIR] [--quick] [--resume] [--dtype float64] [--no-progress]
+
+``run`` writes ``DIR`` (default ``results/NAME``): ``config.json``, ``results.csv``,
+``summary.md`` and PNG figures; ``reproduce`` runs every experiment into ``DIR/NAME`` (default
+``DIR = results``). ``--set key=value`` sets any field of the experiment's configuration (lists
+as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is short for ``--set players=2,3,4``.
+An interrupted run (Ctrl-C, a killed process) continues with the same command and
+``--resume``.
+
+Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
+an output directory that holds another run); 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_set(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def _config(experiment, args) -> object:
+    overrides = _parse_set(getattr(args, "set", None) or [])
+    if getattr(args, "seeds", None) is not None:
+        overrides["seeds"] = args.seeds
+    if getattr(args, "players", None):
+        if "players" not in experiment.config_type.field_names():
+            raise ValueError(f"--players: experiment {experiment.name!r} has no 'players' setting")
+        overrides["players"] = list(args.players)
+    return experiment.default_config(quick=args.quick, **overrides)
+
+
+def _run_one(experiment, config, out_dir, args) -> None:
+    from jaxmail.experiments import runner
+
+    start = time.perf_counter()
+    report = runner.run(
+        experiment,
+        config,
+        out_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        dtype=args.dtype,
+    )
+    elapsed = time.perf_counter() - start
+    figures = ", ".join(os.path.basename(f) for f in report["figures"] or [])
+    print(
+        f"{experiment.name}: {report['rows']} rows ({report['computed_chunks']} chunks computed, "
+        f"{report['skipped_chunks']} already done) in {elapsed:.1f} s -> {out_dir} "
+        f"[config.json, results.csv, summary.md{', ' + figures if figures else ''}]"
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI, a first look)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run in the output directory (same options as before)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="float64 turns on jax_enable_x64 for the run (default float32)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxmail",
         description=(
             "jaxmail: exploitability of multi-agent imitation learning. Batched JAX kernels "
             "for n-player general-sum Markov games (values, occupancies, best responses, "
-            "Nash gaps). The library is used from Python: `import jaxmail as jm`."
+            "Nash gaps) and the experiments that test the paper's results."
         ),
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="print the versions of jaxmail and JAX and the JAX devices")
+    sub.add_parser("list", help="list the experiments, one line each")
+    run = sub.add_parser("run", help="run one experiment")
+    run.add_argument("name", help="experiment name (see `jaxmail list`)")
+    run.add_argument("--seeds", type=int, help="number of seeds (default: the experiment's)")
+    run.add_argument("--out", help="output directory (default results/NAME)")
+    run.add_argument(
+        "--players", type=int, nargs="+", metavar="N", help="player counts, e.g. --players 2 3 4"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set a configuration field (repeatable), e.g. --set discounts=0.8,0.9",
+    )
+    _add_run_options(run)
+    reproduce = sub.add_parser("reproduce", help="run every experiment into OUT/<name>/")
+    reproduce.add_argument("--out", default="results", help="output directory (default results)")
+    _add_run_options(reproduce)
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"jaxmail: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.version:
         from jaxmail import __version__
@@ -33,7 +143,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jax {jax.__version__}")
         print(f"devices: {', '.join(str(d) for d in jax.devices())}")
         return 0
-    parser.print_help()
+    if args.command is None:
+        parser.print_help()
+        return 0
+
+    import jaxmail  # noqa: F401  (its XLA guard goes in before JAX starts a backend)
+    from jaxmail import experiments
+
+    if args.command == "list":
+        width = max(len(name) for name in experiments.EXPERIMENTS)
+        for name, experiment in experiments.EXPERIMENTS.items():
+            print(f"{name:<{width}}  {experiment.description}")
+        return 0
+    from jaxmail.experiments import runner
+
+    try:
+        if args.command == "run":
+            experiment = experiments.get(args.name)
+            jobs = [
+                (
+                    experiment,
+                    _config(experiment, args),
+                    args.out or os.path.join("results", args.name),
+                )
+            ]
+        else:  # reproduce
+            jobs = [
+                (e, e.default_config(quick=args.quick), os.path.join(args.out, e.name))
+                for e in experiments.EXPERIMENTS.values()
+            ]
+        for experiment, config, out_dir in jobs:  # every check before any computation
+            runner.check_out_dir(experiment, config, out_dir, resume=args.resume, dtype=args.dtype)
+    except (experiments.UnknownExperimentError, experiments.ResumeError, ValueError) as e:
+        return _error(str(e))
+    try:
+        for experiment, config, out_dir in jobs:
+            _run_one(experiment, config, out_dir, args)
+    except experiments.ResumeError as e:
+        return _error(str(e))
+    except KeyboardInterrupt:
+        print(
+            "\njaxmail: interrupted; every finished chunk is saved. Run the same command with "
+            "--resume to continue.",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

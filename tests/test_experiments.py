@@ -1,0 +1,146 @@
+"""The built-in experiments: their numbers, against the paper and against themselves.
+
+The quick configurations are the ones ``jaxmail reproduce --quick`` uses (tests/test_cli.py), so
+in a full session the compilations are shared; alone, this file compiles them once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import jaxmail  # noqa: F401  (before any JAX computation: the XLA guard)
+from jaxmail.experiments import counterexamples as cx_exp
+from jaxmail.experiments import dse_bound, results, runner
+
+
+@pytest.fixture(scope="module")
+def dse_table(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dse")
+    config = dse_bound.DSEBoundConfig.quick()
+    runner.run(dse_bound.EXPERIMENT, config, out, progress=False)
+    return config, results.read_table(out / "results.csv")
+
+
+@pytest.fixture(scope="module")
+def counterexample_table(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cx")
+    config = cx_exp.CounterexamplesConfig.quick()
+    runner.run(cx_exp.EXPERIMENT, config, out, progress=False)
+    return config, results.read_table(out / "results.csv")
+
+
+# ----------------------------------------------------------------------------------------------
+# counterexamples
+
+
+def test_paper_values_at_the_papers_parameters():
+    """PAPER.md §4 at gamma = 0.9, eps = 0.05, derived by hand beside each number."""
+    v = cx_exp.paper_values("lemma1", 0.9, 0.05)
+    assert v["paper_learner_nash_gap"] == pytest.approx((5 / 3) / 0.1)  # 16.667
+    assert v["paper_eps_mu"] == 0.0 and math.isnan(v["paper_eps_bc"])
+    assert cx_exp.paper_values("theorem2", 0.9, 0.05)["paper_learner_nash_gap"] == pytest.approx(9)
+    assert cx_exp.paper_values("theorem2", 0.9, 0.05)["paper_expert_nash_gap"] == 0.9
+    exact = cx_exp.paper_values("theorem2_exact", 0.9, 0.05)
+    assert exact["paper_learner_nash_gap"] == pytest.approx(0.81 / 0.1)
+    v = cx_exp.paper_values("lemma2", 0.9, 0.05)
+    # k = ceil(log(0.025 * 0.1) / log 0.9) = ceil(56.87) = 57
+    assert v["paper_chain_length"] == 57
+    assert v["paper_eps_bc"] == pytest.approx(2 * 0.9**58)  # 0.00444
+    assert v["paper_learner_nash_gap"] == pytest.approx(8.978, abs=5e-4)
+    assert v["paper_br_shift_0"] == 2
+
+
+def test_counterexamples_agree_with_the_paper(counterexample_table):
+    config, table = counterexample_table
+    assert len(table["game"]) == len(cx_exp.GAMES) * len(config.discounts)
+    assert bool(np.all(table["converged"]))
+    tol = 1e-4 / (1 - table["discount"]) + 1e-4 * np.abs(table["paper_learner_nash_gap"])
+    assert np.all(np.abs(table["learner_nash_gap"] - table["paper_learner_nash_gap"]) <= tol)
+    for _, paper_col, _ in cx_exp._QUANTITIES:
+        col = paper_col.removeprefix("paper_")
+        known = ~np.isnan(table[paper_col])
+        np.testing.assert_allclose(
+            table[col][known], table[paper_col][known], rtol=1e-4, atol=1e-4 / 0.1, err_msg=col
+        )
+    lemma2 = results.select(table, game="lemma2")
+    assert lemma2["chain_length"][0] == 57 and lemma2["num_states"][0] == 59
+    assert lemma2["eps_bc"][0] <= config.lemma2_epsilon
+
+
+def test_counterexamples_float64_are_exact(tmp_path):
+    config = cx_exp.CounterexamplesConfig(games=("lemma1",), discounts=(0.9,))
+    runner.run(cx_exp.EXPERIMENT, config, tmp_path, progress=False, dtype="float64")
+    table = results.read_table(tmp_path / "results.csv")
+    np.testing.assert_allclose(
+        table["learner_nash_gap"], table["paper_learner_nash_gap"], rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(table["eps_mu"], 0.0, atol=1e-12)  # 1.8e-7 in float32
+    assert "16.667" in (tmp_path / "summary.md").read_text()
+
+
+def test_counterexamples_config_checks():
+    with pytest.raises(ValueError, match="unknown game 'lemma9'"):
+        cx_exp.CounterexamplesConfig.from_dict({"games": ["lemma9"]})
+    with pytest.raises(ValueError, match="unknown learner 'gail'"):
+        cx_exp.CounterexamplesConfig.from_dict({"learners": "gail"})
+    with pytest.raises(ValueError, match=r"discounts: every discount must lie in \(0, 1\)"):
+        cx_exp.CounterexamplesConfig.from_dict({"discounts": [1.0]})
+
+
+# ----------------------------------------------------------------------------------------------
+# dse-bound
+
+
+def test_dse_bound_holds_and_is_loose(dse_table):
+    config, table = dse_table
+    rows = config.seeds * len(config.players) * len(config.discounts) * len(config.dataset_sizes)
+    assert len(table["seed"]) == rows
+    assert bool(np.all(table["converged"]))
+    n, gamma = table["num_players"], table["discount"]
+    np.testing.assert_allclose(
+        table["bound"], (2 * n - 1) * table["eps_bc"] / (1 - gamma) ** 2, rtol=1e-5
+    )
+    assert np.all(table["nash_gap"] <= table["bound"] + dse_bound.violation_tolerance(gamma))
+    assert np.all(table["tightness"] < 0.1)  # the paper: around 0.01
+    assert np.all(np.abs(table["expert_nash_gap"]) < 1e-4)  # the expert is dominant
+    assert np.all(table["nash_gap"] >= -1e-4) and np.all(table["eps_bc"] > 0)
+
+
+def test_dse_more_data_less_error(dse_table):
+    config, table = dse_table
+    sizes = config.dataset_sizes
+    for n in config.players:
+        for seed in range(config.seeds):
+            sel = results.select(table, num_players=n, seed=seed)
+            assert sel["num_trajectories"].tolist() == list(sizes)
+            assert np.all(np.diff(sel["num_samples"]) > 0)  # nested datasets (truncate)
+        medians = [
+            np.median(results.select(table, num_players=n, num_trajectories=s)["eps_bc"])
+            for s in sizes
+        ]
+        assert np.all(np.diff(medians) < 0)
+
+
+def test_dse_seed_is_independent_of_its_chunk(dse_table):
+    config, table = dse_table
+    setting = {"num_players": 2, "discount": config.discounts[0]}
+    seeds = np.array([7, 3, 11, 0, 5, 1, 2, 4])  # another chunk of chunk_size = 8 seeds
+    columns = dse_bound.run_chunk(config, setting, runner.seed_keys(config.base_seed, seeds))
+    for row, seed in enumerate(seeds):
+        sel = results.select(table, num_players=2, seed=int(seed))
+        for name in ("eps_bc", "nash_gap", "bound"):
+            np.testing.assert_array_equal(columns[name][row], sel[name].astype(np.float32))
+
+
+def test_dse_config_checks():
+    with pytest.raises(ValueError, match="dataset_sizes"):
+        dse_bound.DSEBoundConfig.from_dict({"dataset_sizes": [0, 4]})
+    with pytest.raises(ValueError, match="unknown configuration key"):
+        dse_bound.DSEBoundConfig.from_dict({"player": [2]})
+    assert dse_bound.DSEBoundConfig.quick().players == (2, 3)
+    assert dse_bound.DSEBoundConfig().players == (2, 3, 4)
+    bound = dse_bound.lemma3_bound(np.float64(0.01), 2, 0.9)
+    assert float(bound) == pytest.approx(3 * 0.01 / 0.1**2)
