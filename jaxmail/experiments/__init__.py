@@ -18,7 +18,7 @@ and one module per experiment. A new experiment registers itself at import
 """
 
 # The built-in experiments register themselves when imported (`jaxmail list` order).
-from jaxmail.experiments import counterexamples, dse_bound
+from jaxmail.experiments import counterexamples, demonstrations, dse_bound
 from jaxmail.experiments.base import (
     EXPERIMENTS,
     Config,
@@ -37,6 +37,7 @@ __all__ = [
     "ResumeError",
     "UnknownExperimentError",
     "counterexamples",
+    "demonstrations",
     "dse_bound",
     "get",
     "map_seeds",

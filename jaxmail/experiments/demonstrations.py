@@ -1,0 +1,771 @@
+"""Experiment ``demonstrations``: NashGap against the number of expert demonstrations N.
+
+What the paper lacks (PAPER.md §5, last paragraph): policies LEARNED from demonstrations rather
+than synthetic perturbations, NashGap against the number of demonstrations, more than two
+players, general-sum games. Four learners on four game families, all dataset sizes of a seed in
+one compiled call.
+
+Families (one setting each):
+
+* ``"general_sum"``: a random ``n``-player general-sum game (:func:`jaxmail.games.random_game`,
+  ``S`` states, ``A`` actions each, ``R ~ U[-1, 1]``); expert: the logit QRE at temperature
+  ``tau`` (:func:`jaxmail.equilibria.logit_qre`).
+* ``"zero_sum"``: a random two-player zero-sum game (:func:`jaxmail.games.zero_sum_game`);
+  expert: the same logit QRE solver at the same ``tau``. Measured on 32 such games (S = 5,
+  A = 2, gamma = 0.9, tau = 0.2, float32): it converges on every one, as does
+  :func:`jaxmail.equilibria.soft_nash_vi`, both compile in about 9 s and their experts' NashGaps
+  agree (median 0.426 vs 0.428; they solve slightly different regularised games, the
+  ``"own"`` and ``"zero_sum"`` conventions of :mod:`jaxmail.equilibria`). The QRE wins because
+  it is the solver the general-sum family compiles anyway: with ``num_players = 2`` the three
+  random families share one program (below).
+* ``"dominant"``: the PAPER.md §4 dominant-strategy family
+  (:func:`jaxmail.games.dominant_strategy_game`, ``n`` players); expert: the dominant strategy
+  (NashGap 0, Lemma 3 applies to every learner).
+* ``"tag"``: the paper's Tag game (:func:`jaxmail.games.tag`, 2x3 grid, ``gamma = 0.8``, 72
+  states, 4 moves); expert: soft Nash value iteration at ``tau = 0.1`` (the paper's Appendix E
+  expert). ONE fixed game, so its expert is solved once per process (cached), outside the seed
+  vmap, and passed to every seed; the seeds differ only in their demonstrations.
+
+Compiled programs (compilation, 20-30 s of CPU per program on 2 cores, is most of the run
+time): random families whose games have the same shapes (the same player count) share ONE
+program, with the family a traced index into ``lax.switch`` (:func:`program_families`); Tag is
+a second (third) program, plus its expert's solve. Every learner and every dataset size of a
+family is in its program.
+
+Per seed (one ``jax.vmap`` lane of :func:`jaxmail.experiments.sharding.map_seeds`):
+
+1. the game and its expert (random families), or the shared Tag game and expert;
+2. ``N_max = max(dataset_sizes)`` expert trajectories with Geometric(1-gamma) lengths capped at
+   ``horizon`` (:func:`jaxmail.data.sample_demonstrations`), sampled once;
+3. for every ``N`` (``jax.vmap`` over the sizes, ``data.truncate(N)``) every learner:
+
+   * ``"bc"``: closed-form BC with additive ``bc_smoothing`` (0: the MLE; unseen states uniform);
+   * ``"bc_gradient"``: gradient BC on logits with an entropy bonus ``gradient_entropy`` and an
+     L2 penalty ``gradient_l2`` (``gradient_steps`` Adam(0.1) steps);
+   * ``"measure_matching"``: joint state-action occupancy matching, ``KL(rho_data || rho_pi)``
+     (``matching_steps`` Adam(0.05) steps, entropy ``matching_entropy``);
+   * ``"ma_gail"``: tabular MA-GAIL with decentralised discriminators (``gail_steps``
+     iterations, entropy ``gail_entropy``); its discriminator key is the seed's, the same for
+     every ``N``;
+
+4. the metrics of every learned policy and of the expert (``jax.vmap`` over the learners with
+   the expert appended, so each metric is traced once): ``eps_BC`` (:func:`jaxmail.bc_error`),
+   ``eps_rho`` (:func:`jaxmail.occupancy_error`), NashGap (:func:`jaxmail.nash_gap`), ValueGap
+   (:func:`jaxmail.value_gap`, signed: ``max_i (V_i^E - V_i^pi)``).
+
+Columns (one row per seed, learner and ``N``, in that order): ``learner``, ``num_trajectories``
+(``N``), ``num_samples`` (state-action pairs in the ``N`` trajectories), ``eps_bc``,
+``eps_rho``, ``nash_gap``, ``expert_nash_gap`` (the expert's own NashGap in the unregularised
+game: 0 for the dominant expert, positive for the regularised ones), ``value_gap``,
+``converged`` (the best-response solves of the learner's NashGap), ``expert_converged`` (the
+expert's solver, and the best-response solves of its NashGap).
+
+Shapes: ``B`` seeds, ``L`` learners, ``K`` dataset sizes; ``n`` players, ``S`` states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxmail as jm
+from jaxmail import _linalg
+from jaxmail.experiments import results
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.sharding import map_seeds
+
+FAMILIES = ("general_sum", "zero_sum", "dominant", "tag")
+LEARNERS = ("bc", "bc_gradient", "measure_matching", "ma_gail")
+
+FAMILY_LABELS = {
+    "general_sum": "random general-sum",
+    "zero_sum": "random zero-sum",
+    "dominant": "dominant-strategy",
+    "tag": "Tag 2x3 (paper's game)",
+}
+LEARNER_LABELS = {
+    "bc": "BC (closed form)",
+    "bc_gradient": "BC (gradient, entropy + L2)",
+    "measure_matching": "measure matching (joint rho, KL)",
+    "ma_gail": "MA-GAIL (decentralised)",
+}
+
+# Tag as in the paper's Appendix E (PAPER.md §5).
+TAG_ROWS, TAG_COLS, TAG_DISCOUNT = 2, 3, 0.8
+
+
+@dataclasses.dataclass(frozen=True)
+class DemonstrationsConfig(Config):
+    """Configuration of ``demonstrations``.
+
+    Attributes:
+      families: game families, one setting each: ``"general_sum"``, ``"zero_sum"``,
+        ``"dominant"``, ``"tag"``.
+      learners: ``"bc"``, ``"bc_gradient"``, ``"measure_matching"``, ``"ma_gail"`` (all in the
+        same compiled program of a family).
+      num_players: ``n`` of the general-sum and dominant-strategy families (zero-sum and Tag
+        have two).
+      num_states: ``S`` of the random families.
+      num_actions: ``A``, every player, of the random families.
+      discount: ``gamma`` of the random families (Tag keeps the paper's 0.8).
+      temperature: ``tau`` of the logit-QRE expert (general-sum and zero-sum families).
+      tag_temperature: ``tau`` of Tag's soft-Nash expert (the paper's 0.1).
+      own_weight: the dominant-strategy generator's share of the reward that depends on the
+        player's own action.
+      dataset_sizes: the numbers ``N`` of expert trajectories.
+      horizon: cap on a trajectory's (geometric) length.
+      bc_smoothing: closed-form BC's additive smoothing (0 is the MLE).
+      gradient_steps, gradient_entropy, gradient_l2: gradient BC's Adam steps, entropy bonus
+        and L2 penalty on the logits.
+      matching_steps, matching_entropy: measure matching's Adam steps and entropy bonus.
+      gail_steps, gail_entropy: MA-GAIL's iterations and each player's entropy weight.
+    """
+
+    seeds: int = 32
+    chunk_size: int = 32
+    families: tuple[str, ...] = FAMILIES
+    learners: tuple[str, ...] = LEARNERS
+    num_players: int = 3
+    num_states: int = 5
+    num_actions: int = 2
+    discount: float = 0.9
+    temperature: float = 0.2
+    tag_temperature: float = 0.1
+    own_weight: float = 0.5
+    dataset_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
+    horizon: int = 100
+    bc_smoothing: float = 0.0
+    gradient_steps: int = 300
+    gradient_entropy: float = 0.01
+    gradient_l2: float = 0.01
+    matching_steps: int = 300
+    matching_entropy: float = 0.0
+    gail_steps: int = 200
+    gail_entropy: float = 0.01
+
+    QUICK = {
+        "seeds": 4,
+        "chunk_size": 4,
+        "families": ("general_sum", "dominant"),
+        "num_players": 2,
+        "num_states": 3,
+        "dataset_sizes": (1, 8, 64),
+        "horizon": 40,
+        "gradient_steps": 20,
+        "matching_steps": 20,
+        "gail_steps": 10,
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, noun, values, known in (
+            ("families", "family", self.families, FAMILIES),
+            ("learners", "learner", self.learners, LEARNERS),
+        ):
+            if not values:
+                raise ValueError(f"{name}: expected a non-empty list, got {values}")
+            for v in values:
+                if v not in known:
+                    raise ValueError(f"{name}: unknown {noun} {v!r}; known: {list(known)}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: duplicates in {list(values)}")
+        if not self.dataset_sizes or min(self.dataset_sizes) < 1:
+            raise ValueError(
+                f"dataset_sizes: expected a non-empty list of ints >= 1, got {self.dataset_sizes}"
+            )
+        for name in ("num_players", "num_states", "num_actions", "horizon"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("gradient_steps", "matching_steps", "gail_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.discount < 1.0:
+            raise ValueError(f"discount: must lie in (0, 1), got {self.discount}")
+        for name in ("temperature", "tag_temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.own_weight <= 1.0:
+            raise ValueError(f"own_weight: must lie in [0, 1], got {self.own_weight}")
+        for name in (
+            "bc_smoothing",
+            "gradient_entropy",
+            "gradient_l2",
+            "matching_entropy",
+            "gail_entropy",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+
+def settings(config: DemonstrationsConfig) -> list[Setting]:
+    return [{"family": family} for family in config.families]
+
+
+def family_discount(config: DemonstrationsConfig, family: str) -> float:
+    """``gamma`` of a family: the paper's 0.8 for Tag, ``config.discount`` otherwise."""
+    return TAG_DISCOUNT if family == "tag" else config.discount
+
+
+def family_players(config: DemonstrationsConfig, family: str) -> int:
+    """``n`` of a family: two for zero-sum and Tag, ``config.num_players`` otherwise."""
+    return config.num_players if family in ("general_sum", "dominant") else 2
+
+
+# ----------------------------------------------------------------------------------------------
+# The experts.
+
+
+@functools.lru_cache(maxsize=8)
+def tag_expert(temperature: float, dtype: str):
+    """``(game, expert, converged [])`` of Tag 2x3 at ``gamma = 0.8``.
+
+    Soft Nash value iteration at ``temperature`` (the paper's expert), solved once per process
+    and dtype (it is the same for every seed; about 10 s to compile and solve on 2 CPU cores).
+    """
+    del dtype  # part of the cache key: the game is built in the current default dtype
+    game = jm.games.tag(TAG_ROWS, TAG_COLS, discount=TAG_DISCOUNT)
+    solution = jm.equilibria.soft_nash_vi(game, temperature=temperature)
+    return game, solution.policy, solution.converged
+
+
+def program_families(config: DemonstrationsConfig, family: str) -> tuple[str, ...]:
+    """The families that share ``family``'s compiled program (in ``config.families`` order).
+
+    Random families whose games have the same shapes (the same player count) are one program:
+    the family is a traced index into a ``lax.switch`` over the generators, so the expensive
+    parts (expert solver, sampler, learners, metrics) compile once for all of them. Tag is its
+    own program.
+    """
+    if family == "tag":
+        return ("tag",)
+    n = family_players(config, family)
+    return tuple(f for f in config.families if f != "tag" and family_players(config, f) == n)
+
+
+def _generator(family, hyper, *, num_players, num_states, num_actions):
+    """``key -> (game, dominant expert or uniform placeholder)`` for a random family."""
+    actions = (num_actions,) * num_players
+
+    def generate(key):
+        if family == "dominant":
+            dse = jm.games.dominant_strategy_game(
+                key,
+                num_states=num_states,
+                num_actions=actions,
+                discount=hyper["discount"],
+                own_weight=hyper["own_weight"],
+            )
+            return dse.game, dse.expert
+        if family == "general_sum":
+            game = jm.games.random_game(
+                key, num_states=num_states, num_actions=actions, discount=hyper["discount"]
+            )
+        else:
+            game = jm.games.zero_sum_game(
+                key, num_states=num_states, num_actions=num_actions, discount=hyper["discount"]
+            )
+        return game, jm.uniform_policy(game)
+
+    return generate
+
+
+def _random_family(key, index, hyper, *, group, num_players, num_states, num_actions):
+    """A game of family ``group[index]`` and its expert: ``(game, expert, converged)``.
+
+    ``index`` is traced but the same for every seed (unbatched), so ``lax.switch`` and
+    ``lax.cond`` stay conditionals under ``vmap``: each call runs one branch, while every
+    branch is compiled once, in one program.
+    """
+    sizes = dict(num_players=num_players, num_states=num_states, num_actions=num_actions)
+    branches = [_generator(f, hyper, **sizes) for f in group]
+    game, given = branches[0](key) if len(group) == 1 else jax.lax.switch(index, branches, key)
+
+    def from_qre(game, given):
+        del given
+        qre = jm.equilibria.logit_qre(game, temperature=hyper["temperature"])
+        return qre.policy, qre.converged
+
+    def from_dominant(game, given):
+        del game
+        return given, jnp.asarray(True)
+
+    if "dominant" not in group:
+        expert, converged = from_qre(game, given)
+    elif len(group) == 1:
+        expert, converged = from_dominant(game, given)
+    else:
+        is_dominant = index == group.index("dominant")
+        expert, converged = jax.lax.cond(is_dominant, from_dominant, from_qre, game, given)
+    return game, expert, converged
+
+
+# ----------------------------------------------------------------------------------------------
+# One seed.
+
+
+def _learn(learner, key, game, data, hyper, steps):
+    """One learner's policy from ``data`` (``n`` arrays ``[S, A_i]``)."""
+    if learner == "bc":
+        return jm.imitation.behavior_cloning(game, data, smoothing=hyper["bc_smoothing"])
+    if learner == "bc_gradient":
+        return jm.imitation.behavior_cloning(
+            game,
+            data,
+            method="gradient",
+            steps=steps["gradient_steps"],
+            entropy=hyper["gradient_entropy"],
+            l2=hyper["gradient_l2"],
+        )
+    if learner == "measure_matching":
+        return jm.imitation.measure_matching(
+            game,
+            data,
+            measure="state_action",
+            divergence="kl",
+            entropy=hyper["matching_entropy"],
+            steps=steps["matching_steps"],
+        )
+    return jm.imitation.ma_gail(
+        key,
+        game,
+        data,
+        discriminator="decentralised",
+        entropy=hyper["gail_entropy"],
+        steps=steps["gail_steps"],
+    )
+
+
+def _metrics(game, policy, expert):
+    """eps_BC, eps_rho, NashGap, ValueGap of one policy; every solve chained after the last."""
+    eps_bc = jm.bc_error(game, policy, expert)
+    policy = tuple(_linalg.after(p, eps_bc) for p in policy)
+    eps_rho = jm.occupancy_error(game, policy, expert)
+    policy = tuple(_linalg.after(p, eps_rho) for p in policy)
+    gap = jm.nash_gap(game, policy)
+    policy = tuple(_linalg.after(p, gap.nash_gap) for p in policy)
+    return {
+        "eps_bc": eps_bc,
+        "eps_rho": eps_rho,
+        "nash_gap": gap.nash_gap,
+        "value_gap": jm.value_gap(game, policy, expert),
+        "converged": jnp.all(gap.converged),
+    }
+
+
+def _one_seed(
+    key,
+    shared,
+    index,
+    sizes,
+    hyper,
+    *,
+    group,
+    learners,
+    num_players,
+    num_states,
+    num_actions,
+    num_trajectories,
+    horizon,
+    steps,
+):
+    key_game, key_data, key_gail = jax.random.split(key, 3)
+    if group == ("tag",):
+        game, expert, expert_converged = shared
+    else:
+        game, expert, expert_converged = _random_family(
+            key_game,
+            index,
+            hyper,
+            group=group,
+            num_players=num_players,
+            num_states=num_states,
+            num_actions=num_actions,
+        )
+    data = jm.data.sample_demonstrations(
+        key_data,
+        game,
+        expert,
+        num_trajectories=num_trajectories,
+        horizon=horizon,
+        lengths="geometric",
+    )
+    steps = dict(steps)
+
+    def one_size(size):
+        subset = data.truncate(size)
+        policies = []
+        dependency = subset.weights
+        for learner in learners:  # chained: no two learners' solves side by side
+            policy = _learn(learner, key_gail, game, subset, hyper, steps)
+            policy = tuple(_linalg.after(p, dependency) for p in policy)
+            dependency = policy[0]
+            policies.append(policy)
+        # The expert rides along as an extra "learner" (its metrics: eps = 0 and its own
+        # NashGap), so that nash_gap is traced and compiled once for all of them.
+        policies.append(tuple(_linalg.after(p, dependency) for p in expert))
+        stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *policies)  # n x [L+1, S, A_i]
+        metrics = jax.vmap(lambda pi: _metrics(game, pi, expert))(stacked)
+        return subset.num_samples, metrics
+
+    num_samples, metrics = jax.vmap(one_size)(sizes)  # [K], {name: [K, L + 1]}
+    expert_metrics = jax.tree_util.tree_map(lambda x: x[0, -1], metrics)
+    metrics = jax.tree_util.tree_map(lambda x: x[:, :-1], metrics)
+    return num_samples, metrics, expert_metrics, expert_converged
+
+
+def run_chunk(
+    config: DemonstrationsConfig, setting: Setting, keys: jax.Array
+) -> dict[str, np.ndarray]:
+    family = setting["family"]
+    dtype = jnp.zeros(()).dtype
+    sizes = np.asarray(config.dataset_sizes, dtype=np.int32)
+    hyper = {
+        name: jnp.asarray(value, dtype)
+        for name, value in (
+            ("discount", family_discount(config, family)),
+            ("temperature", config.temperature),
+            ("own_weight", config.own_weight),
+            ("bc_smoothing", config.bc_smoothing),
+            ("gradient_entropy", config.gradient_entropy),
+            ("gradient_l2", config.gradient_l2),
+            ("matching_entropy", config.matching_entropy),
+            ("gail_entropy", config.gail_entropy),
+        )
+    }
+    shared = tag_expert(float(config.tag_temperature), str(dtype)) if family == "tag" else None
+    group = program_families(config, family)
+    # The largest dataset is sampled once; smaller ones are masks on it (Dataset.truncate).
+    num_samples, metrics, expert, expert_converged = map_seeds(
+        _one_seed,
+        keys,
+        shared,
+        np.int32(group.index(family)),
+        sizes,
+        hyper,
+        group=group,
+        learners=tuple(config.learners),
+        num_players=family_players(config, family),
+        num_states=config.num_states,
+        num_actions=config.num_actions,
+        num_trajectories=int(sizes.max()),
+        horizon=config.horizon,
+        steps=(
+            ("gradient_steps", config.gradient_steps),
+            ("matching_steps", config.matching_steps),
+            ("gail_steps", config.gail_steps),
+        ),
+    )
+    batch, num_learners = len(keys), len(config.learners)
+    shape = (batch, num_learners, len(sizes))
+
+    def per_row(x):  # [B, K, L] -> [B, L, K]
+        return np.swapaxes(np.asarray(x), 1, 2)
+
+    out = {
+        "learner": np.broadcast_to(np.asarray(config.learners)[None, :, None], shape),
+        "num_trajectories": np.broadcast_to(sizes[None, None, :], shape),
+        "num_samples": np.broadcast_to(np.asarray(num_samples)[:, None, :], shape),
+    }
+    for name in ("eps_bc", "eps_rho", "nash_gap"):
+        out[name] = per_row(metrics[name])
+    out["expert_nash_gap"] = np.broadcast_to(expert["nash_gap"][:, None, None], shape)
+    out["value_gap"] = per_row(metrics["value_gap"])
+    out["converged"] = per_row(metrics["converged"])
+    expert_converged = np.asarray(expert_converged) & np.asarray(expert["converged"])
+    out["expert_converged"] = np.broadcast_to(expert_converged[:, None, None], shape)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Summary and plots.
+
+
+def lemma3_tolerance(discount):
+    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma)."""
+    return 1e-4 / (1.0 - np.asarray(discount))
+
+
+def excess_margin(discount) -> float:
+    """NashGap counts as "above the expert's" when the median excess is over ``0.01/(1-gamma)``,
+    1% of the largest value ``1/(1-gamma)`` (rewards in ``[-1, 1]``)."""
+    return 0.01 / (1.0 - float(discount))
+
+
+def _median(x) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.median(x)) if x.size else math.nan
+
+
+def medians(table: Table, family: str, learner: str, column: str, sizes) -> np.ndarray:
+    """``[K]`` medians over seeds of ``column`` at each ``N`` (NaN where there are no rows)."""
+    sel = results.select(table, family=family, learner=learner)
+    return np.asarray(
+        [_median(sel[column][sel["num_trajectories"] == n]) for n in sizes], dtype=float
+    )
+
+
+def _present(table: Table, config: DemonstrationsConfig):
+    families = [f for f in config.families if np.any(table["family"] == f)]
+    learners = [m for m in config.learners if np.any(table["learner"] == m)]
+    return families, learners
+
+
+def _fmt(x: float) -> str:
+    return results.format_number(x)
+
+
+def _overview(config, table, families, learners, sizes) -> str:
+    """The opening sentences: does NashGap fall, who is best at the largest N."""
+    first, last = sizes[0], sizes[-1]
+    pairs = [(f, m) for f in families for m in learners]
+    falls = [
+        (f, m)
+        for f, m in pairs
+        if medians(table, f, m, "nash_gap", [last])[0]
+        < medians(table, f, m, "nash_gap", [first])[0]
+    ]
+    flat = [f"{FAMILY_LABELS[f]} / {m}" for f, m in pairs if (f, m) not in falls]
+    text = (
+        f"Median NashGap falls from N = {first} to N = {last} trajectories for {len(falls)} of "
+        f"{len(pairs)} (family, learner) pairs"
+        + (f" (not for {', '.join(flat)})" if flat else "")
+        + "."
+    )
+    best = []
+    for f in families:
+        at_last = {m: medians(table, f, m, "nash_gap", [last])[0] for m in learners}
+        winner = min(at_last, key=at_last.get)
+        best.append(f"{FAMILY_LABELS[f]}: {LEARNER_LABELS[winner]} ({_fmt(at_last[winner])})")
+    text += f" Lowest median NashGap at N = {last}: " + "; ".join(best) + "."
+    return text
+
+
+def _family_finding(config, table, family, learners, sizes) -> str:
+    sel = results.select(table, family=family)
+    expert = _median(sel["expert_nash_gap"])
+    gamma = family_discount(config, family)
+    n = family_players(config, family)
+    kind = "an exact equilibrium" if family == "dominant" else "a regularised equilibrium"
+    falls = []
+    for learner in learners:
+        gap = medians(table, family, learner, "nash_gap", sizes)
+        falls.append(f"{LEARNER_LABELS[learner]} {_fmt(gap[0])} -> {_fmt(gap[-1])}")
+    parts = [
+        f"**{FAMILY_LABELS[family]}** (n = {n}, gamma = {gamma:g}; expert's NashGap "
+        f"{_fmt(expert)}, {kind}). Median NashGap from N = {sizes[0]} to N = {sizes[-1]}: "
+        + "; ".join(falls)
+        + "."
+    ]
+    if "bc" in learners:
+        bc = medians(table, family, "bc", "nash_gap", sizes)
+        better = []
+        for learner in learners:
+            if learner == "bc":
+                continue
+            gap = medians(table, family, learner, "nash_gap", sizes)
+            wins = [int(k) for k, g, b in zip(sizes, gap, bc) if g < b]
+            if wins:
+                better.append(f"{LEARNER_LABELS[learner]} at N in {wins}")
+        parts.append(
+            "Lower median NashGap than closed-form BC: "
+            + ("; ".join(better) if better else "no other learner at any N")
+            + "."
+        )
+    if "bc" in learners:
+        eps = medians(table, family, "bc", "eps_bc", sizes)
+        rises = [k for k in range(len(sizes) - 1) if eps[k + 1] > eps[k] + 1e-3]
+        if rises:
+            k0, k1 = rises[0], rises[-1] + 1
+            parts.append(
+                f"Closed-form BC's median eps_BC rises with N from N = {sizes[k0]} to "
+                f"N = {sizes[k1]} ({_fmt(eps[k0])} -> {_fmt(eps[k1])}): consistent with the "
+                "MLE's one-hot estimate at a state seen once lying farther from a mixed expert "
+                "(E||e_a - p||_1 = 2(1 - sum_a p(a)^2)) than the uniform policy it plays at "
+                "unseen states."
+            )
+    margin = excess_margin(gamma)
+    above = []
+    for learner in learners:
+        rows = results.select(sel, learner=learner, num_trajectories=sizes[-1])
+        excess = _median(rows["nash_gap"] - rows["expert_nash_gap"])
+        if excess > margin:
+            above.append(f"{LEARNER_LABELS[learner]} (+{_fmt(excess)})")
+    parts.append(
+        f"Still above the expert's NashGap at N = {sizes[-1]} (median excess over "
+        f"{_fmt(margin)} = 0.01/(1-gamma)): " + (", ".join(above) if above else "none") + "."
+    )
+    return " ".join(parts)
+
+
+def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
+    del out_dir
+    lines = ["# demonstrations: NashGap of learned policies vs the number of demonstrations", ""]
+    if not len(table.get("nash_gap", ())):
+        return "\n".join(lines + ["No results."]) + "\n"
+    families, learners = _present(table, config)
+    sizes = [int(n) for n in config.dataset_sizes]
+    lines += [
+        _overview(config, table, families, learners, sizes),
+        "",
+        "## By family",
+        "",
+    ]
+    for family in families:
+        lines += [_family_finding(config, table, family, learners, sizes), ""]
+    if "dominant" in families:
+        sel = results.select(table, family="dominant")
+        n = family_players(config, "dominant")
+        bound = np.asarray(jm.theory.lemma3_bound(sel["eps_bc"], n, config.discount))
+        violated = int(np.sum(sel["nash_gap"] > bound + lemma3_tolerance(config.discount)))
+        lines += [
+            f"Lemma 3 (NashGap <= (2n-1) eps_BC/(1-gamma)^2) on the dominant-strategy family: "
+            f"{violated} violations in {len(bound)} rows (all learners, tolerance "
+            f"1e-4/(1-gamma)).",
+            "",
+        ]
+    shares = []
+    for f in families:
+        share = float(np.mean(results.select(table, family=f)["expert_converged"]))
+        shares.append(f"{FAMILY_LABELS[f]} {share:.0%}")
+    lines += [
+        "Expert solver converged, with its NashGap certificate (share of seeds): "
+        + ", ".join(shares)
+        + ".",
+        "",
+    ]
+    if not bool(np.all(table["converged"])):
+        lines += ["**Warning:** some best-response solves did not converge.", ""]
+    lines += [
+        "## Setup",
+        "",
+        f"{config.seeds} seeds; N in {sizes} expert trajectories (Geometric(1-gamma) lengths, "
+        f"capped at {config.horizon}), one dataset per seed truncated to each N. Random "
+        f"families: S = {config.num_states} states, A = {config.num_actions} actions, "
+        f"n = {config.num_players} players (zero-sum: 2), gamma = {config.discount:g}; expert "
+        f"the logit QRE at tau = {config.temperature:g} (general-sum and zero-sum) or the "
+        f"dominant strategy. Tag: 2x3, gamma = {TAG_DISCOUNT:g}, expert soft Nash value "
+        f"iteration at tau = {config.tag_temperature:g}. Learners: BC closed form (smoothing "
+        f"{config.bc_smoothing:g}); gradient BC ({config.gradient_steps} Adam steps, entropy "
+        f"{config.gradient_entropy:g}, L2 {config.gradient_l2:g}); measure matching (joint "
+        f"state-action occupancy, KL, {config.matching_steps} steps, entropy "
+        f"{config.matching_entropy:g}); MA-GAIL (decentralised discriminators, "
+        f"{config.gail_steps} iterations, entropy {config.gail_entropy:g}).",
+        "",
+    ]
+    for column, title, with_expert in (
+        ("nash_gap", "Median NashGap", True),
+        ("eps_bc", "Median eps_BC", False),
+        ("eps_rho", "Median eps_rho", False),
+    ):
+        lines += [f"## {title} over seeds, by family, learner and N", ""]
+        rows = []
+        for family in families:
+            expert = _median(results.select(table, family=family)["expert_nash_gap"])
+            for learner in learners:
+                values = medians(table, family, learner, column, sizes)
+                rows.append(
+                    (FAMILY_LABELS[family], learner, *values, *((expert,) if with_expert else ()))
+                )
+        header = ["family", "learner", *(f"N = {n}" for n in sizes)]
+        lines.append(
+            results.markdown_table(header + (["expert NashGap"] if with_expert else []), rows)
+        )
+    return "\n".join(lines)
+
+
+def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
+    """``(median, 25th, 75th percentile)``; NaNs for no values."""
+    values = np.asarray(values, dtype=float)
+    if not values.size:
+        return math.nan, math.nan, math.nan
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    return float(q50), float(q25), float(q75)
+
+
+def _plot_metric(config, table, out_dir, column, ylabel, what, name, expert_line):
+    families, learners = _present(table, config)
+    sizes = np.asarray(config.dataset_sizes)
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    markers = ("o", "s", "^", "D")
+    cols = min(len(families), 2)
+    rows = -(-len(families) // cols)
+    fig = results.new_figure(figsize=(6.0 * cols, 4.0 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(families) :]:
+        ax.set_visible(False)
+    for ax, family in zip(axes, families):
+        for learner in learners:
+            k = LEARNERS.index(learner)
+            sel = results.select(table, family=family, learner=learner)
+            mid, lo, hi = np.asarray(
+                [_quartiles(sel[column][sel["num_trajectories"] == n]) for n in sizes]
+            ).T
+            ax.plot(sizes, mid, marker=markers[k], color=colors[k], label=LEARNER_LABELS[learner])
+            ax.fill_between(sizes, lo, hi, color=colors[k], alpha=0.15, linewidth=0)
+        if expert_line:
+            expert = _median(results.select(table, family=family)["expert_nash_gap"])
+            ax.axhline(expert, color="black", linestyle="--", label="expert's NashGap (median)")
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("number of expert trajectories N (log scale)")
+        ax.set_ylabel(ylabel)
+        n = family_players(config, family)
+        gamma = family_discount(config, family)
+        ax.set_title(f"{FAMILY_LABELS[family]}: n = {n}, gamma = {gamma:g}")
+        ax.set_ylim(bottom=0.0)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
+    fig.suptitle(
+        f"{what} of policies learned from N expert trajectories\n"
+        f"(line: median over {config.seeds} seeds; band: 25th-75th percentile)"
+    )
+    return results.save_figure(fig, os.path.join(out_dir, name))
+
+
+def plot(config: DemonstrationsConfig, table: Table, out_dir: str) -> list[str]:
+    if not len(table.get("nash_gap", ())):
+        return []
+    return [
+        _plot_metric(
+            config,
+            table,
+            out_dir,
+            "nash_gap",
+            "NashGap",
+            "NashGap (max over players of the best-response gain)",
+            "nash_gap_vs_demonstrations.png",
+            True,
+        ),
+        _plot_metric(
+            config,
+            table,
+            out_dir,
+            "eps_bc",
+            "eps_BC",
+            "eps_BC (L1 distance to the expert under its occupancy)",
+            "bc_error_vs_demonstrations.png",
+            False,
+        ),
+    ]
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="demonstrations",
+        description="NashGap vs number of demonstrations N: BC, gradient BC, measure matching, "
+        "MA-GAIL on four game families",
+        config_type=DemonstrationsConfig,
+        settings=settings,
+        run_chunk=run_chunk,
+        summarize=summarize,
+        plot=plot,
+    )
+)

@@ -1,0 +1,168 @@
+"""The ``demonstrations`` experiment: NashGap of learned policies against the number of demos.
+
+One quick run through the runner (one compiled program: the quick config's two families,
+general-sum and dominant-strategy, both 2-player, share it), reused by every test; the
+re-run of a chunk hits the same compiled program. Expected numbers are derived beside each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jaxmail as jm  # before any JAX computation: the XLA guard
+from jaxmail.experiments import demonstrations as demo
+from jaxmail.experiments import results, runner
+
+COLUMNS = [
+    "family",
+    "seed",
+    "learner",
+    "num_trajectories",
+    "num_samples",
+    "eps_bc",
+    "eps_rho",
+    "nash_gap",
+    "expert_nash_gap",
+    "value_gap",
+    "converged",
+    "expert_converged",
+]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demonstrations")
+    config = demo.DemonstrationsConfig.quick()
+    runner.run(demo.EXPERIMENT, config, out, progress=False)
+    return config, out, results.read_table(out / "results.csv")
+
+
+def test_quick_run_writes_the_files(quick):
+    config, out, table = quick
+    header, _ = results.read_rows(out / "results.csv")
+    assert header == COLUMNS
+    # quick: 2 families x 4 seeds x 4 learners x 3 sizes = 96 rows, one per (seed, learner, N).
+    assert (config.families, config.seeds, config.dataset_sizes) == (
+        ("general_sum", "dominant"),
+        4,
+        (1, 8, 64),
+    )
+    assert len(table["seed"]) == 2 * 4 * len(demo.LEARNERS) * 3 == 96
+    for family in config.families:
+        for seed in range(config.seeds):
+            for learner in demo.LEARNERS:
+                sel = results.select(table, family=family, seed=seed, learner=learner)
+                assert sel["num_trajectories"].tolist() == [1, 8, 64]
+                assert np.all(np.diff(sel["num_samples"]) > 0)  # nested datasets (truncate)
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# demonstrations")
+    assert "## Median NashGap" in summary and "| random general-sum | bc |" in summary
+    figures = sorted(p.name for p in out.glob("*.png"))
+    assert figures == ["bc_error_vs_demonstrations.png", "nash_gap_vs_demonstrations.png"]
+    for name in figures:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metrics_are_sane(quick):
+    config, _, table = quick
+    assert bool(np.all(table["converged"])) and bool(np.all(table["expert_converged"]))
+    # L1 distances lie in [0, 2]; NashGap >= 0 up to float32 rounding of values of size
+    # 1/(1-gamma) = 10 (1e-4 / (1 - gamma) = 1e-3).
+    tol = demo.lemma3_tolerance(config.discount)
+    for name in ("eps_bc", "eps_rho"):
+        assert np.all(table[name] >= -1e-6) and np.all(table[name] <= 2 + 1e-5)
+    assert np.all(table["nash_gap"] >= -tol) and np.all(table["expert_nash_gap"] >= -tol)
+    # The QRE expert at tau = 0.2 is a regularised equilibrium, not a Nash one: its gap is > 0
+    # (0.28 median in the quick run); the dominant expert is an exact equilibrium (gap 0).
+    gs = results.select(table, family="general_sum")
+    assert np.all(gs["expert_nash_gap"] > 1e-3)
+    dominant = results.select(table, family="dominant")
+    assert np.all(np.abs(dominant["expert_nash_gap"]) <= tol)
+
+
+def test_bc_error_falls_with_data(quick):
+    config, _, table = quick
+    sizes = config.dataset_sizes
+    # General-sum (full-support QRE expert, A = 2): the MLE's L1 error at a state seen m times
+    # is about 2 sqrt(2 p (1 - p) / (pi m)), so it falls like 1/sqrt(samples): 64x the data
+    # gives ~8x less error once every state is seen (more where N = 1 misses a state, whose
+    # policy is then uniform). Required, on the mean over the 4 seeds: strictly decreasing in
+    # N, and a fall by at least 2x from N = 1 to N = 64 (a margin of 4x below the ~8x expected).
+    means = [
+        np.mean(
+            results.select(table, family="general_sum", learner="bc", num_trajectories=n)["eps_bc"]
+        )
+        for n in sizes
+    ]
+    assert np.all(np.diff(means) < 0), means
+    assert means[0] >= 2 * means[-1], means
+    # Dominant-strategy (deterministic expert): the MLE equals the expert at every visited state
+    # and is uniform elsewhere, so eps_BC = sum over unvisited s of d_E(s) ||u - e_a||_1 with
+    # ||u - e_a||_1 = 2 (1 - 1/A) = 1 at A = 2. The visited set grows with N (nested data), so
+    # eps_BC is non-increasing in N for EVERY seed (up to float32 rounding, 1e-6).
+    for seed in range(config.seeds):
+        sel = results.select(table, family="dominant", learner="bc", seed=seed)
+        assert np.all(np.diff(sel["eps_bc"]) <= 1e-6), sel["eps_bc"]
+
+
+def test_lemma3_holds_for_every_learner_on_dominant_games(quick):
+    config, _, table = quick
+    dominant = results.select(table, family="dominant")
+    assert len(dominant["seed"]) == 4 * len(demo.LEARNERS) * 3  # 48 rows
+    n = demo.family_players(config, "dominant")
+    assert n == 2  # quick: (2n - 1) / (1 - gamma)^2 = 3 / 0.01 = 300
+    bound = np.asarray(jm.theory.lemma3_bound(dominant["eps_bc"], n, config.discount))
+    np.testing.assert_allclose(bound, 300 * dominant["eps_bc"], rtol=1e-6)
+    # float32 tolerance: values of size 1/(1-gamma) = 10 -> 1e-4 / (1 - gamma) = 1e-3.
+    tol = demo.lemma3_tolerance(config.discount)
+    assert np.all(dominant["nash_gap"] <= bound + tol)
+    # The summary reports the same count.
+    assert "on the dominant-strategy family: 0 violations in 48 rows" in (
+        demo.summarize(config, table, "")
+    )
+
+
+def test_same_seed_same_numbers(quick):
+    config, _, table = quick
+    # Another chunk of chunk_size = 4 seeds, in another order: the same compiled program, and
+    # each seed's numbers depend on its key alone (bit for bit: float32 written exactly).
+    seeds = np.array([3, 1, 0, 2])
+    for family in config.families:
+        columns = demo.run_chunk(
+            config, {"family": family}, runner.seed_keys(config.base_seed, seeds)
+        )
+        for row, seed in enumerate(seeds):
+            sel = results.select(table, family=family, seed=int(seed))
+            for name in ("eps_bc", "eps_rho", "nash_gap", "value_gap", "expert_nash_gap"):
+                np.testing.assert_array_equal(
+                    columns[name][row].reshape(-1), sel[name].astype(np.float32), err_msg=name
+                )
+            assert columns["learner"][row].reshape(-1).tolist() == sel["learner"].tolist()
+
+
+def test_families_share_programs_by_shape():
+    config = demo.DemonstrationsConfig()  # n = 3 for general-sum and dominant, 2 for zero-sum
+    assert demo.program_families(config, "general_sum") == ("general_sum", "dominant")
+    assert demo.program_families(config, "dominant") == ("general_sum", "dominant")
+    assert demo.program_families(config, "zero_sum") == ("zero_sum",)
+    assert demo.program_families(config, "tag") == ("tag",)
+    two = config.replace(num_players=2)
+    assert demo.program_families(two, "dominant") == ("general_sum", "zero_sum", "dominant")
+    assert demo.family_discount(config, "tag") == 0.8 and demo.family_players(config, "tag") == 2
+    assert demo.settings(config) == [{"family": f} for f in demo.FAMILIES]
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="families: unknown family 'poker'"):
+        demo.DemonstrationsConfig.from_dict({"families": ["poker"]})
+    with pytest.raises(ValueError, match="learners: unknown learner 'dagger'"):
+        demo.DemonstrationsConfig.from_dict({"learners": "bc,dagger"})
+    with pytest.raises(ValueError, match="dataset_sizes"):
+        demo.DemonstrationsConfig.from_dict({"dataset_sizes": [0, 4]})
+    with pytest.raises(ValueError, match="temperature: must be > 0"):
+        demo.DemonstrationsConfig.from_dict({"temperature": 0.0})
+    with pytest.raises(ValueError, match="unknown configuration key"):
+        demo.DemonstrationsConfig.from_dict({"family": ["tag"]})
+    assert demo.EXPERIMENT.name == "demonstrations"
+    assert demo.DemonstrationsConfig().families == demo.FAMILIES
