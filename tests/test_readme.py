@@ -33,10 +33,23 @@ def test_readme_python_blocks_run():
 
 
 def test_readme_test_command_is_ci_command():
-    """.ci/run must run exactly the test command the README shows."""
-    bash = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)[0].splitlines()
-    test_command = bash[-1].strip()
+    """.ci/run must run exactly the test command the README shows (the block ending in pytest)."""
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    tests = [b.splitlines() for b in blocks if b.strip().splitlines()[-1].startswith("pytest")]
+    assert tests, "README.md shows no test command (a bash block ending in pytest)"
+    test_command = tests[0][-1].strip()
     ci = (README.parent / ".ci" / "run").read_text()
     assert re.search(rf"^\s*{re.escape(test_command)}\s*$", ci, flags=re.M), (
         f"README test command {test_command!r} not found as a line of .ci/run"
     )
+
+
+def test_readme_first_command_is_the_main_job():
+    """The README opens with the main job: the first bash block runs `jaxmail reproduce`."""
+    first = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)[0]
+    assert "jaxmail reproduce" in first
+
+
+def test_readme_figures_exist():
+    for path in re.findall(r"!\[[^]]*\]\(([^)]+)\)", README.read_text()):
+        assert (README.parent / path).is_file(), f"README embeds a missing figure {path}"
