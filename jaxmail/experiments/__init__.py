@@ -18,7 +18,7 @@ and one module per experiment. A new experiment registers itself at import
 """
 
 # The built-in experiments register themselves when imported (`jaxmail list` order).
-from jaxmail.experiments import counterexamples, demonstrations, dse_bound
+from jaxmail.experiments import counterexamples, demonstrations, dse_bound, tag
 from jaxmail.experiments.base import (
     EXPERIMENTS,
     Config,
@@ -45,4 +45,5 @@ __all__ = [
     "run",
     "seed_keys",
     "seed_mesh",
+    "tag",
 ]
