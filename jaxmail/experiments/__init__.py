@@ -18,7 +18,13 @@ and one module per experiment. A new experiment registers itself at import
 """
 
 # The built-in experiments register themselves when imported (`jaxmail list` order).
-from jaxmail.experiments import counterexamples, demonstrations, dse_bound, tag
+from jaxmail.experiments import (
+    continuity,
+    counterexamples,
+    demonstrations,
+    dse_bound,
+    tag,
+)
 from jaxmail.experiments.base import (
     EXPERIMENTS,
     Config,
@@ -36,6 +42,7 @@ __all__ = [
     "Experiment",
     "ResumeError",
     "UnknownExperimentError",
+    "continuity",
     "counterexamples",
     "demonstrations",
     "dse_bound",

@@ -1,0 +1,310 @@
+"""The ``continuity`` experiment: delta(eps) estimates, Lemma 2, dominant strategies, Lemma 4.
+
+One quick run (``ContinuityConfig.quick()``: 3 seeds, gamma = 0.5, S = 9 = Lemma 2's k + 2, so
+every family shares ONE compiled program) feeds most tests; compilation dominates its time.
+Every expected number is derived beside its assertion.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmail as jm  # before any JAX computation: the XLA guard
+from jaxmail.experiments import continuity, results, runner
+
+TOL = continuity.COMPARE_TOL  # shifts are occupancy-weighted L1 distances <= 2, in float32
+
+COLUMNS = [
+    "family",
+    "num_players",
+    "tau",
+    "seed",
+    "kind",
+    "player",
+    "eps",
+    "delta_random",
+    "delta_adversarial",
+    "delta_rare_state",
+    "delta",
+    "expert_shift",
+    "expert_nash_gap",
+    "expert_converged",
+    "concentrability",
+    "dominance_margin",
+    "set_tol",
+    "noise_level",
+    "bc_entropy",
+    "bc_l2",
+    "eps_bc",
+    "nash_gap",
+    "br_shift",
+    "delta_paper",
+    "lemma4_safe",
+    "lemma4_paper",
+    "converged",
+]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("continuity")
+    config = continuity.ContinuityConfig.quick()
+    info = runner.run(continuity.EXPERIMENT, config, out, progress=False)
+    return config, results.read_table(out / "results.csv"), out, info
+
+
+def _lemma2_constants(config):
+    """PAPER.md §4 at the quick parameters: k, d_E(s_exp) = gamma^(k+1), eps_BC = 2 d_E(s_exp)."""
+    gamma = config.discount
+    k = jm.games.lemma2_chain_length(config.lemma2_epsilon, gamma)
+    return gamma, k, 2 * gamma ** (k + 1)
+
+
+def test_files_columns_and_rows(quick_run):
+    config, table, out, info = quick_run
+    assert list(table) == COLUMNS
+    # Settings: general (n = 2, tau = 0.3), zero_sum (tau = 0.3), dominant and lemma2 (tau = 0).
+    assert [tuple(s.values()) for s in continuity.settings(config)] == [
+        ("general", 2, 0.3),
+        ("zero_sum", 2, 0.3),
+        ("dominant", 2, 0.0),
+        ("lemma2", 2, 0.0),
+    ]
+    # Per seed: n E = 2 * 5 delta rows, K = 4 perturbed, L = 2 learned; Lemma 2 adds its
+    # hand-made learner. 3 seeds: 3 * (3 * 16 + 17) = 195 rows.
+    assert continuity.rows_per_seed(config, "general", 2) == 2 * 5 + 4 + 2 == 16
+    assert continuity.rows_per_seed(config, "lemma2", 2) == 17
+    assert len(table["seed"]) == info["rows"] == 3 * (3 * 16 + 17) == 195
+    kinds, counts = np.unique(table["kind"], return_counts=True)
+    assert dict(zip(kinds, counts)) == {
+        "delta": 4 * 3 * 10,
+        "perturbed": 4 * 3 * 4,
+        "learned": 4 * 3 * 2,
+        "hand_made": 3,
+    }
+    assert bool(np.all(table["converged"])) and bool(np.all(table["expert_converged"]))
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# continuity")
+    for phrase in ("Lemma 2", "Dominant-strategy", "Lemma 4 (safe form", "## Delta estimates"):
+        assert phrase in summary
+    assert len(info["figures"]) == 3
+    for path in info["figures"]:
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    names = {p.name for p in out.glob("*.png")}
+    assert names == {"delta_vs_eps.png", "delta_vs_tau.png", "nash_gap_vs_lemma4.png"}
+
+
+def test_quick_config_shares_one_program():
+    config = continuity.ContinuityConfig.quick()
+    # Lemma 2 at (eps, gamma) = (0.05, 0.5): k = ceil(log(0.025 * 0.5) / log 0.5) = ceil(6.32)
+    # = 7, so its game has k + 2 = 9 states, the quick random families' S: one program.
+    assert continuity.lemma2_num_states(config) == 9 == config.num_states
+    shared = ("general", "zero_sum", "dominant", "lemma2")
+    for family in shared:
+        assert continuity.program_families(config, family, 2) == shared
+    # The defaults: the paper's gamma = 0.9, k = ceil(log(0.025 * 0.1) / log 0.9) = ceil(56.87)
+    # = 57 (PAPER.md §4), 59 states: Lemma 2 gets its own program, n = 3 another.
+    default = continuity.ContinuityConfig()
+    assert continuity.lemma2_num_states(default) == 59
+    assert continuity.program_families(default, "lemma2", 2) == ("lemma2",)
+    assert continuity.program_families(default, "zero_sum", 2) == (
+        "general",
+        "zero_sum",
+        "dominant",
+    )
+    assert continuity.program_families(default, "general", 3) == ("general",)
+
+
+def test_lemma2_delta_is_two_at_the_learners_bc_error(quick_run):
+    config, table, _, _ = quick_run
+    gamma, k, eps_bc = _lemma2_constants(config)
+    assert k == 7 and eps_bc == pytest.approx(2 * 0.5**8)  # 0.0078125
+    hand = results.select(table, family="lemma2", kind="hand_made")
+    np.testing.assert_allclose(hand["eps_bc"], eps_bc, rtol=1e-5)
+    # NashGap(learner) = (gamma - gamma^(k+1)) / (1 - gamma) = (0.5 - 0.5^8) / 0.5 = 0.9922.
+    np.testing.assert_allclose(
+        hand["nash_gap"], (gamma - gamma ** (k + 1)) / (1 - gamma), rtol=1e-4
+    )
+    # Player 0 with budget eps may move player 1's mass m <= eps / (2 d_E(s_exp)) = eps / eps_BC
+    # to action 0 at s_exp, where player 0 then earns m - (1 - m): for eps >= eps_BC (m = 1)
+    # player 0 goes straight to s_exp (action 1 at s0, distance 2; every other state ties, the
+    # farthest tie at distance 2): delta = 2 everywhere, the paper's Lemma 2.
+    mover = results.select(table, family="lemma2", kind="delta", player=0)
+    reach = mover["eps"] >= eps_bc
+    assert reach.sum() == 3 * 2  # eps = 0.05 and 0.5 of the grid, 3 seeds
+    np.testing.assert_allclose(mover["delta_adversarial"][reach], 2.0, atol=TOL)
+    np.testing.assert_allclose(mover["delta"][reach], 2.0, atol=TOL)
+    # Below eps_BC / 2 (eps = 0, 0.002: m <= 0.256 < 1/2) player 0 still delays the -1 at
+    # s_exp: its shift stays the one against the expert, 2 (1 - d_E(s0)) = 2 gamma = 1.
+    low = mover["eps"] < eps_bc / 2
+    assert low.sum() == 3 * 2
+    np.testing.assert_allclose(mover["delta_adversarial"][low], 2 * gamma, atol=TOL)
+    np.testing.assert_allclose(mover["expert_shift"], 2 * gamma, atol=TOL)
+    # Player 1's reward at s_exp depends on its own action only, and it is indifferent
+    # elsewhere: its shift is 2 (1 - d_E(s_exp)) = 2 (1 - gamma^(k+1)) whatever player 0 does.
+    other = results.select(table, family="lemma2", kind="delta", player=1)
+    np.testing.assert_allclose(other["delta_adversarial"], 2 * (1 - gamma ** (k + 1)), atol=TOL)
+    # Lemma 4 on the hand-made learner with delta(eps_BC) = 2: (3 eps_BC + 2) / (1 - gamma)^2
+    # = (3 * 0.0078125 + 2) / 0.25 = 8.09 >= 0.992.
+    np.testing.assert_allclose(hand["delta"], 2.0, atol=TOL)
+    np.testing.assert_allclose(hand["lemma4_safe"], (3 * eps_bc + 2) / 0.25, rtol=1e-5)
+
+
+def test_adversarial_and_random_estimates(quick_run):
+    _, table, _, _ = quick_run
+    deltas = results.select(table, kind="delta")
+    assert not np.any(np.isnan(deltas["delta_random"]))  # the expert anchors the envelope
+    assert not np.any(np.isnan(deltas["delta_adversarial"]))
+    # Both are shifts attained by admissible deviations: in [expert_shift, 2] (the expert,
+    # at cost 0, is a candidate of both; the rare-state part is one of the adversarial's).
+    for name in ("delta_random", "delta_adversarial"):
+        assert np.all(deltas[name] >= deltas["expert_shift"] - TOL)
+        assert np.all(deltas[name] <= 2 + TOL)
+    assert np.all(deltas["delta_adversarial"] >= deltas["delta_rare_state"] - TOL)
+    # At eps = 0 only the expert fits both searches (mu0 is uniform for the random families
+    # and Lemma 2's expert visits every state, so no state is free): both = expert_shift.
+    zero = deltas["eps"] == 0
+    np.testing.assert_allclose(deltas["delta_random"][zero], deltas["expert_shift"][zero], atol=TOL)
+    np.testing.assert_allclose(
+        deltas["delta_adversarial"][zero], deltas["expert_shift"][zero], atol=TOL
+    )
+    # adversarial >= random is not a theorem (two different families of deviations, both
+    # lower estimates): the perturbations move every state at once, the attacks one state at a
+    # time plus budget-fitted random mixtures, and either may find more. Where the attack
+    # reaches the largest possible shift it must win: Lemma 2 (2, or player 1's constant
+    # shift) and strict dominance (0 everywhere). Elsewhere it wins on most points (all of
+    # this run's; 7997 of 8000 in a default run); `delta` takes the larger of the two.
+    wins = deltas["delta_adversarial"] >= deltas["delta_random"] - TOL
+    strict = deltas["dominance_margin"] > 2 * deltas["set_tol"]  # NaN (False) off "dominant"
+    assert np.all(wins[(deltas["family"] == "lemma2") | strict])
+    assert wins.mean() >= 0.9
+    np.testing.assert_array_equal(
+        deltas["delta"], np.maximum(deltas["delta_random"], deltas["delta_adversarial"])
+    )
+    # The grid and the budgets: every player's E budgets per seed, monotone (delta is
+    # non-decreasing in eps, and so is the envelope by construction).
+    for key in {(f, s, p) for f, s, p in zip(deltas["family"], deltas["seed"], deltas["player"])}:
+        sel = results.select(deltas, family=key[0], seed=key[1], player=key[2])
+        assert sel["eps"].tolist() == sorted(sel["eps"].tolist())
+        assert np.all(np.diff(sel["delta_random"]) >= 0)
+
+
+def test_max_over_players(quick_run):
+    _, table, _, _ = quick_run
+    game_level = continuity.max_over_players(table)
+    assert len(game_level["kind"]) == 4 * 3 * 5  # settings x seeds x budgets
+    sel = results.select(game_level, family="lemma2", seed=0, eps=0.0)
+    # Lemma 2 at eps = 0: max(player 0's 2 gamma = 1, player 1's 2 (1 - 0.5^8) = 1.992).
+    assert float(sel["delta"][0]) == pytest.approx(2 * (1 - 0.5**8), abs=TOL)
+
+
+def test_dominant_strategy_delta_is_zero(quick_run):
+    config, table, _, _ = quick_run
+    dom = results.select(table, family="dominant")
+    # Q_i(s, a) - Q_i(s, a') = u_i(s, a) - u_i(s, a') against anything (transitions ignore
+    # actions, w_i ignores a_i): with a margin above the BR-set tolerance the dominant action
+    # is every player's unique best response, so every shift, hence delta, is exactly 0.
+    strict = dom["dominance_margin"] > 2 * dom["set_tol"]
+    assert strict.any(), "no strictly dominant game among the quick seeds"
+    for name in ("delta_random", "delta_adversarial", "expert_shift", "br_shift"):
+        values = dom[name][strict]
+        assert np.all(values[~np.isnan(values)] == 0.0), name
+    assert np.all(np.abs(dom["expert_nash_gap"]) < 1e-4)  # dominant: an exact equilibrium
+    # Nobody steers (action-independent transitions): every occupancy ratio is 1.
+    np.testing.assert_allclose(dom["concentrability"], 1.0, atol=1e-4)
+    # With delta = 0, Lemma 4 is Lemma 3: (2n - 1) eps_BC / (1 - gamma)^2.
+    pol = results.select(dom, kind="perturbed")
+    pol = {k: v[pol["dominance_margin"] > 2 * pol["set_tol"]] for k, v in pol.items()}
+    lemma3 = np.asarray(jm.theory.lemma3_bound(pol["eps_bc"], 2, config.discount))
+    np.testing.assert_allclose(pol["lemma4_safe"], lemma3, rtol=1e-5)
+
+
+def test_lemma4_columns_and_validity(quick_run):
+    config, table, _, _ = quick_run
+    policies = {k: v[np.isin(table["kind"], continuity.POLICY_KINDS)] for k, v in table.items()}
+    n, gamma = policies["num_players"], config.discount
+    assert np.all(policies["player"] == -1)
+    # n = 2: the safe argument (n - 1) eps_BC is eps_BC, so the two forms coincide.
+    np.testing.assert_allclose(policies["eps"], (n - 1) * policies["eps_bc"], rtol=1e-6)
+    np.testing.assert_array_equal(policies["delta_paper"], policies["delta"])
+    np.testing.assert_array_equal(policies["lemma4_paper"], policies["lemma4_safe"])
+    expected = ((2 * n - 1) * policies["eps_bc"] + policies["delta"]) / (1 - gamma) ** 2
+    np.testing.assert_allclose(policies["lemma4_safe"], expected, rtol=1e-5)
+    # Lemma 4 with an estimated (lower) delta: holding means the estimate was large enough.
+    slack = continuity.violation_tolerance(gamma)
+    assert np.all(policies["nash_gap"] <= policies["lemma4_safe"] + slack)
+    # Perturbation level 0 is the expert itself: eps_BC = 0 and its own NashGap.
+    zero = policies["noise_level"] == 0
+    np.testing.assert_array_equal(policies["eps_bc"][zero], 0.0)
+    np.testing.assert_allclose(
+        policies["nash_gap"][zero], policies["expert_nash_gap"][zero], atol=1e-5
+    )
+    learned = results.select(policies, kind="learned")
+    pairs = set(zip(learned["bc_entropy"], learned["bc_l2"]))
+    assert sorted(pairs) == sorted(zip(config.bc_entropy, config.bc_l2))
+
+
+def test_same_seed_same_numbers(quick_run):
+    config, table, _, _ = quick_run
+    setting = {"family": "general", "num_players": 2, "tau": 0.3}
+    seeds = np.array([2, 0, 1])  # another chunk (same size: the compiled program is reused)
+    columns = continuity.run_chunk(config, setting, runner.seed_keys(config.base_seed, seeds))
+    for row, seed in enumerate(seeds):
+        sel = results.select(table, family="general", seed=int(seed))
+        for name in ("delta_random", "delta_adversarial", "eps_bc", "nash_gap", "lemma4_safe"):
+            np.testing.assert_array_equal(
+                np.asarray(columns[name][row], np.float32), sel[name].astype(np.float32), name
+            )
+
+
+def test_rotation_and_joint_deviation():
+    # A 3-player game with distinct entries: relabelling (1, 2, 0) makes player 1 player 0.
+    rng = np.random.default_rng(0)
+    S, A = 2, 2
+    transition = rng.dirichlet(np.ones(S), size=(S, A, A, A))
+    reward = rng.uniform(-1, 1, size=(3, S, A, A, A))
+    game = jm.MarkovGame(transition=transition, reward=reward, initial=np.ones(S) / S, discount=0.9)
+    policy = tuple(jnp.asarray(rng.dirichlet(np.ones(A), size=S), jnp.float32) for _ in range(3))
+    rotated, rpolicy = continuity._rotate(game, policy, 1)
+    # new player j is old player (1 + j) mod 3: R'[0][s, b0, b1, b2] = R[1][s, b2, b0, b1].
+    np.testing.assert_allclose(rotated.reward[0], np.transpose(reward[1], (0, 2, 3, 1)), rtol=1e-6)
+    np.testing.assert_allclose(
+        rotated.transition, np.transpose(transition, (0, 2, 3, 1, 4)), rtol=1e-6
+    )
+    assert rpolicy[0] is policy[1] and rpolicy[2] is policy[0]
+    # The others' joint deviation against a brute-force product distribution.
+    expert = tuple(jnp.asarray(rng.dirichlet(np.ones(A), size=S), jnp.float32) for _ in range(3))
+    d = jnp.asarray([0.3, 0.7], jnp.float32)
+    errors = jnp.zeros(3)
+    dev = np.asarray(continuity._others_deviation(policy, expert, d, errors))
+    for i in range(3):
+        j, k = [m for m in range(3) if m != i]
+        joint = np.einsum("sa,sb->sab", policy[j], policy[k])
+        joint_e = np.einsum("sa,sb->sab", expert[j], expert[k])
+        want = np.abs(joint - joint_e).reshape(S, -1).sum(-1) @ np.asarray(d)
+        assert dev[i] == pytest.approx(want, rel=1e-5)
+        # The product-distance lemma: at most the sum of the two players' own distances.
+        own = [np.abs(np.asarray(policy[m]) - np.asarray(expert[m])).sum(-1) @ d for m in (j, k)]
+        assert dev[i] <= sum(own) + 1e-6
+
+
+def test_config_checks():
+    config_type = continuity.ContinuityConfig
+    with pytest.raises(ValueError, match="unknown family 'tag'"):
+        config_type.from_dict({"families": ["tag"]})
+    with pytest.raises(ValueError, match="temperatures"):
+        config_type.from_dict({"temperatures": [0.0]})
+    with pytest.raises(ValueError, match="bc_entropy, bc_l2"):
+        config_type.from_dict({"bc_entropy": [0.0, 0.1], "bc_l2": [0.0]})
+    with pytest.raises(ValueError, match="noise_levels"):
+        config_type.from_dict({"noise_levels": [1.5]})
+    with pytest.raises(ValueError, match="general_players"):
+        config_type.from_dict({"general_players": [1]})
+    assert config_type().discount == 0.9 and config_type.quick().discount == 0.5
+    assert continuity.summary_epsilons(config_type.quick()) == [0.002, 0.05, 0.5]
+    assert math.isclose(continuity.violation_tolerance(0.5), 2e-4)
