@@ -71,7 +71,9 @@ def test_counterexamples_agree_with_the_paper(counterexample_table):
 
 
 def test_counterexamples_float64_are_exact(tmp_path):
-    config = cx_exp.CounterexamplesConfig(games=("lemma1",), discounts=(0.9,))
+    config = cx_exp.CounterexamplesConfig(
+        games=("lemma1",), discounts=(0.9,), learners=("hand-made",), seeds=1, chunk_size=1
+    )
     runner.run(cx_exp.EXPERIMENT, config, tmp_path, progress=False, dtype="float64")
     table = results.read_table(tmp_path / "results.csv")
     np.testing.assert_allclose(
@@ -79,6 +81,33 @@ def test_counterexamples_float64_are_exact(tmp_path):
     )
     np.testing.assert_allclose(table["eps_mu"], 0.0, atol=1e-12)  # 1.8e-7 in float32
     assert "16.667" in (tmp_path / "summary.md").read_text()
+
+
+def test_learned_imitators_match_and_stay_exploitable(tmp_path):
+    """Measure matching LEARNS the exploitable matches of Lemma 1 and Theorem 2 (gamma = 0.9)."""
+    config = cx_exp.CounterexamplesConfig(
+        games=("lemma1", "theorem2"),
+        discounts=(0.9,),
+        learners=("state-matching", "state-action-matching"),
+        seeds=2,
+        chunk_size=2,
+        matching_steps=500,
+    )
+    runner.run(cx_exp.EXPERIMENT, config, tmp_path, progress=False)
+    table = results.read_table(tmp_path / "results.csv")
+    lemma1 = results.select(table, game="lemma1", learner="state-matching")
+    # The state occupancy is matched (float32) and the NashGap stays a large fraction of the
+    # hand-made (5/3)/(1-gamma) = 16.667: from near the hand-made learner, player 2 keeps
+    # playing 1 with probability ~0.8-0.9, and g_2 = (5/3) x (1 - y) / (1 - gamma) with x, y
+    # the players' probabilities of action 0 (tests/test_measure_matching.py derives it).
+    assert np.all(lemma1["eps_mu"] < 1e-3)
+    assert np.all(lemma1["learner_nash_gap"] > 0.5 * (5 / 3) / 0.1), lemma1["learner_nash_gap"]
+    theorem2 = results.select(table, game="theorem2", learner="state-action-matching")
+    # eps_rho ~0, yet player 0 can detour through the unvisited s1: the first step alone earns
+    # gamma * pi_2(0|s0) ~ 0.9 (pi_2(0|s0) ~ 1 once the expert's (0, 0) at s0 is matched).
+    assert np.all(theorem2["eps_rho"] < 0.02)
+    assert np.all(theorem2["learner_nash_gap"] > 0.8), theorem2["learner_nash_gap"]
+    assert "## Other learners" in (tmp_path / "summary.md").read_text()
 
 
 def test_counterexamples_config_checks():
