@@ -108,7 +108,7 @@ class CounterexamplesConfig(Config):
     matching_steps: int = 1000
     matching_noise: float = 0.2
 
-    QUICK = {"discounts": (0.9,), "learners": (PAPER_LEARNER,)}
+    QUICK = {"discounts": (0.9,), "learners": (PAPER_LEARNER,), "seeds": 1, "chunk_size": 1}
 
     def __post_init__(self):
         super().__post_init__()
