@@ -93,7 +93,8 @@ class CounterexamplesConfig(Config):
       discounts: the discounts ``gamma``.
       learners: names in :data:`LEARNERS`: the paper's ``"hand-made"`` imitators, and learned
         ones, ``"state-matching"`` / ``"state-action-matching"`` (measure matching of the state
-        or the joint state-action occupancy, started near the hand-made imitator).
+        or the joint state-action occupancy, started near the hand-made imitator), each run on
+        the games of :data:`LEARNER_GAMES`.
       lemma2_epsilon: Lemma 2's target BC error ``eps``.
       matching_steps: adam steps of the measure-matching learners.
       matching_noise: weight of the Dirichlet noise mixed into their start.
@@ -125,12 +126,21 @@ class CounterexamplesConfig(Config):
             raise ValueError(f"lemma2_epsilon: must be > 0, got {self.lemma2_epsilon}")
 
 
+# The games each learned imitator runs on: the matching failure that game is about (Lemma 1:
+# state occupancies; Theorem 2: state-action occupancies). Lemma 2 is about BC, not matching.
+LEARNER_GAMES = {
+    "state-matching": ("lemma1",),
+    "state-action-matching": ("theorem2", "theorem2_exact"),
+}
+
+
 def settings(config: CounterexamplesConfig) -> list[Setting]:
     return [
         {"game": game, "discount": float(gamma), "learner": learner}
         for game in config.games
         for gamma in config.discounts
         for learner in config.learners
+        if learner == PAPER_LEARNER or game in LEARNER_GAMES[learner]
     ]
 
 
