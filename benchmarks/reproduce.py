@@ -59,7 +59,7 @@ print(json.dumps({"devices": jax.device_count(), "setting": setting, "first": fi
 """
 
 
-def _experiment_table(quick: bool) -> None:
+def _experiment_table(quick: bool, only: str) -> None:
     import jax
 
     import jaxmail  # noqa: F401  (the XLA guard, before any JAX computation)
@@ -79,6 +79,8 @@ def _experiment_table(quick: bool) -> None:
     total = [0.0, 0.0]
     with tempfile.TemporaryDirectory() as tmp:
         for name, exp in experiments.EXPERIMENTS.items():
+            if only and name not in only.split(","):
+                continue
             config = exp.default_config(quick=quick)
             compile_seconds[0] = 0.0
             start = time.perf_counter()
@@ -126,9 +128,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-devices", action="store_true")
     parser.add_argument("--only-devices", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated experiments (default: all)")
     args = parser.parse_args()
     if not args.only_devices:
-        _experiment_table(args.quick)
+        _experiment_table(args.quick, args.only)
     if not args.skip_devices:
         _device_table(args.batch, args.repeats, args.quick)
 
