@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail import _npz
 from jaxmail.game import MarkovGame, _is_concrete
 from jaxmail.policy import check_policy
 
@@ -369,30 +370,14 @@ def action_counts(game: MarkovGame, data: Dataset, *, weighted: bool = False) ->
 
 def save_dataset(path: str | os.PathLike, data: Dataset) -> None:
     """Writes one dataset to ``path`` as ``.npz`` (no pickle), atomically (temp file + rename)."""
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        raise ValueError(f"path: a dataset file must end in .npz, got {path!r}")
+    if not os.fspath(path).endswith(".npz"):
+        raise ValueError(f"path: a dataset file must end in .npz, got {os.fspath(path)!r}")
     if data.states.ndim != 2:
         raise ValueError(f"data: save_dataset writes one dataset; got states {data.states.shape}")
     arrays = {f: np.asarray(getattr(data, f)) for f in _FIELDS}
-    arrays["format"] = np.asarray(_FORMAT)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _npz.save(path, arrays, tag=_FORMAT, kind="dataset")
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
     """Reads a dataset written by :func:`save_dataset` and validates it like a new one."""
-    with np.load(os.fspath(path), allow_pickle=False) as f:
-        missing = [name for name in (*_FIELDS, "format") if name not in f.files]
-        if missing:
-            raise ValueError(f"{os.fspath(path)}: not a jaxmail dataset file; missing {missing}")
-        if str(f["format"]) != _FORMAT:
-            raise ValueError(
-                f"{os.fspath(path)}: unknown format {str(f['format'])!r}, expected {_FORMAT!r}"
-            )
-        return Dataset(**{name: f[name] for name in _FIELDS})
+    return Dataset(**_npz.load(path, _FIELDS, tag=_FORMAT, kind="dataset"))

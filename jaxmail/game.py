@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail import _npz
+
 Array = jax.Array
 
 _FIELDS = ("transition", "reward", "initial", "discount")
@@ -267,30 +269,14 @@ def save_game(path: str | os.PathLike, game: MarkovGame) -> None:
     The file holds the four tensors and a format tag. A partly written file never appears under
     ``path``: the data goes to a temporary file in the same folder that is then renamed.
     """
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        raise ValueError(f"path: a game file must end in .npz, got {path!r}")
+    if not os.fspath(path).endswith(".npz"):
+        raise ValueError(f"path: a game file must end in .npz, got {os.fspath(path)!r}")
     if np.ndim(game.discount) != 0:
         raise ValueError("game: save_game writes one game; got a batch (discount is not a scalar)")
     arrays = {f: np.asarray(getattr(game, f)) for f in _FIELDS}
-    arrays["format"] = np.asarray(_FORMAT)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _npz.save(path, arrays, tag=_FORMAT, kind="game")
 
 
 def load_game(path: str | os.PathLike) -> MarkovGame:
     """Reads a game written by :func:`save_game` and validates it like a new one."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        missing = [f for f in (*_FIELDS, "format") if f not in data.files]
-        if missing:
-            raise ValueError(f"{os.fspath(path)}: not a jaxmail game file; missing {missing}")
-        if str(data["format"]) != _FORMAT:
-            raise ValueError(
-                f"{os.fspath(path)}: unknown format {str(data['format'])!r}, expected {_FORMAT!r}"
-            )
-        return MarkovGame(**{f: data[f] for f in _FIELDS})
+    return MarkovGame(**_npz.load(path, _FIELDS, tag=_FORMAT, kind="game"))
