@@ -69,7 +69,7 @@ def test_metrics_are_sane(quick):
     assert bool(np.all(table["converged"])) and bool(np.all(table["expert_converged"]))
     # L1 distances lie in [0, 2]; NashGap >= 0 up to float32 rounding of values of size
     # 1/(1-gamma) = 10 (1e-4 / (1 - gamma) = 1e-3).
-    tol = demo.lemma3_tolerance(config.discount)
+    tol = demo.violation_tolerance(config.discount)
     for name in ("eps_bc", "eps_rho"):
         assert np.all(table[name] >= -1e-6) and np.all(table[name] <= 2 + 1e-5)
     assert np.all(table["nash_gap"] >= -tol) and np.all(table["expert_nash_gap"] >= -tol)
@@ -115,7 +115,7 @@ def test_lemma3_holds_for_every_learner_on_dominant_games(quick):
     bound = np.asarray(jm.theory.lemma3_bound(dominant["eps_bc"], n, config.discount))
     np.testing.assert_allclose(bound, 300 * dominant["eps_bc"], rtol=1e-6)
     # float32 tolerance: values of size 1/(1-gamma) = 10 -> 1e-4 / (1 - gamma) = 1e-3.
-    tol = demo.lemma3_tolerance(config.discount)
+    tol = demo.violation_tolerance(config.discount)
     assert np.all(dominant["nash_gap"] <= bound + tol)
     # The summary reports the same count.
     assert "on the dominant-strategy family: 0 violations in 48 rows" in (

@@ -89,6 +89,7 @@ from jaxmail import _linalg, theory
 from jaxmail.best_response import default_set_tol
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 
 FAMILIES = ("general", "zero_sum", "dominant", "lemma2")
@@ -629,11 +630,6 @@ def _rows(config: ContinuityConfig, family: str, n: int, out: dict) -> dict:
 # Summary and plots.
 
 COMPARE_TOL = 1e-4  # shifts are occupancy-weighted L1 distances (<= 2), computed in float32
-
-
-def violation_tolerance(discount):
-    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma)."""
-    return 1e-4 / (1.0 - np.asarray(discount))
 
 
 def _groups(config: ContinuityConfig, table: Table) -> list[tuple[str, int, float]]:

@@ -78,6 +78,7 @@ import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 
 FAMILIES = ("general_sum", "zero_sum", "dominant", "tag")
@@ -486,11 +487,6 @@ def run_chunk(
 # Summary and plots.
 
 
-def lemma3_tolerance(discount):
-    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma)."""
-    return 1e-4 / (1.0 - np.asarray(discount))
-
-
 def excess_margin(discount) -> float:
     """NashGap counts as "above the expert's" when the median excess is over ``0.01/(1-gamma)``,
     1% of the largest value ``1/(1-gamma)`` (rewards in ``[-1, 1]``)."""
@@ -622,7 +618,7 @@ def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
         sel = results.select(table, family="dominant")
         n = family_players(config, "dominant")
         bound = np.asarray(jm.theory.lemma3_bound(sel["eps_bc"], n, config.discount))
-        violated = int(np.sum(sel["nash_gap"] > bound + lemma3_tolerance(config.discount)))
+        violated = int(np.sum(sel["nash_gap"] > bound + violation_tolerance(config.discount)))
         lines += [
             f"Lemma 3 (NashGap <= (2n-1) eps_BC/(1-gamma)^2) on the dominant-strategy family: "
             f"{violated} violations in {len(bound)} rows (all learners, tolerance "

@@ -33,6 +33,7 @@ import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 
 PAPER_TIGHTNESS = 0.01  # PAPER.md §4: "NashGap/bound around 0.01" on random instances
@@ -184,11 +185,6 @@ def run_chunk(config: DSEBoundConfig, setting: Setting, keys: jax.Array) -> dict
 
 # ----------------------------------------------------------------------------------------------
 # Summary and plots.
-
-
-def violation_tolerance(discount):
-    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma)."""
-    return 1e-4 / (1.0 - np.asarray(discount))
 
 
 def _violations(table: Table) -> np.ndarray:

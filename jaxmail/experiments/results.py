@@ -195,3 +195,12 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> str:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path
+
+
+def violation_tolerance(discount):
+    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma).
+
+    ``1e-4 / (1 - gamma)``: float32 value and best-response solves carry errors of about 1e-4
+    relative to values of size ``1/(1-gamma)``.
+    """
+    return 1e-4 / (1.0 - np.asarray(discount))

@@ -81,6 +81,7 @@ from jaxmail import _linalg
 from jaxmail.best_response import default_set_tol
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 
 PERTURBED = "perturbed"
@@ -441,11 +442,6 @@ def _one_seed(
         eps, out["delta_envelope"], game.num_players, game.discount
     )
     return out
-
-
-def violation_tolerance(discount):
-    """Rounding allowance when testing ``NashGap <= bound``: values are of size 1/(1-gamma)."""
-    return 1e-4 / (1.0 - np.asarray(discount))
 
 
 _MEASURED = (
