@@ -8,8 +8,9 @@
     jaxmail reproduce [--out DIR] [--quick] [--resume] [--dtype float64] [--no-progress]
 
 ``run`` writes ``DIR`` (default ``results/NAME``): ``config.json``, ``results.csv``,
-``summary.md`` and PNG figures; ``reproduce`` runs every experiment into ``DIR/NAME`` (default
-``DIR = results``). ``--set key=value`` sets any field of the experiment's configuration (lists
+``summary.md``, ``findings.json`` and PNG figures, and ends by printing the findings table;
+``reproduce`` runs every experiment into ``DIR/NAME`` (default ``DIR = results``) and ends with
+one table of every experiment's findings. ``--set key=value`` sets any field of the experiment's configuration (lists
 as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is short for ``--set players=2,3,4``.
 An interrupted run (Ctrl-C, a killed process) continues with the same command and
 ``--resume``.
@@ -68,7 +69,28 @@ def _run_one(experiment, config, out_dir, args) -> None:
     print(
         f"{experiment.name}: {report['rows']} rows ({report['computed_chunks']} chunks computed, "
         f"{report['skipped_chunks']} already done) in {elapsed:.1f} s -> {out_dir} "
-        f"[config.json, results.csv, summary.md{', ' + figures if figures else ''}]"
+        f"[config.json, results.csv, summary.md, findings.json"
+        f"{', ' + figures if figures else ''}]"
+    )
+    return report["findings"] or []
+
+
+def _print_findings(found: list) -> None:
+    """One table of every experiment's findings (verdicts computed from counts)."""
+    from jaxmail.experiments import findings
+
+    if not found:
+        return
+    failed = sum(f.status == "failed" for _, f in found)
+    evidence = sum(f.evidence and f.status == "held" for _, f in found)
+    print()
+    print("Findings (margin <= 1 holds; kind: evidence, identity, or in-sample):")
+    names = [n for n, _ in found]
+    print(findings.markdown([f for _, f in found], experiments=names), end="")
+    print(
+        f"{len(found)} findings: {evidence} held as evidence, {failed} failed, "
+        f"{sum(f.status == 'untested' for _, f in found)} untested, "
+        f"{sum(not f.evidence for _, f in found)} identities or in-sample checks."
     )
 
 
@@ -176,9 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             runner.check_out_dir(experiment, config, out_dir, resume=args.resume, dtype=args.dtype)
     except (experiments.UnknownExperimentError, experiments.ResumeError, ValueError) as e:
         return _error(str(e))
+    found = []
     try:
         for experiment, config, out_dir in jobs:
-            _run_one(experiment, config, out_dir, args)
+            found += [(experiment.name, f) for f in _run_one(experiment, config, out_dir, args)]
+        _print_findings(found)
     except experiments.ResumeError as e:
         return _error(str(e))
     except KeyboardInterrupt:

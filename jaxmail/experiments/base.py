@@ -22,6 +22,11 @@ An :class:`Experiment` is a record of plain functions; the runner (:mod:`.runner
    :func:`jaxmail.experiments.results.save_figure`, atomic) and returns their paths. ``table`` is
    ``results.csv`` read back as columns (:func:`jaxmail.experiments.results.read_table`), so the
    summary of a resumed run is that of an uninterrupted one.
+5. ``findings(config, table)`` returns the claims the experiment checks, as
+   :class:`jaxmail.experiments.findings.Finding` records computed from the table (rows checked,
+   violations, in-sample or not, margin, evidence or identity). The runner writes them to
+   ``findings.json`` and appends them to ``summary.md``; the summary's own sentences must not
+   state a verdict that the counts do not carry.
 
 Adding an experiment: write a module ``jaxmail/experiments/<name>.py`` that defines its config
 subclass and the four functions, calls :func:`register` at import, and import that module in
@@ -175,6 +180,8 @@ class Experiment:
         ``[B]`` PRNG key array; every column ``[B, *extra]``.
       summarize: ``summarize(config, table, out_dir) -> str`` (Markdown).
       plot: ``plot(config, table, out_dir) -> list[str]`` (PNG paths).
+      findings: ``findings(config, table) -> list[Finding]`` (:mod:`.findings`); ``None``
+        for an experiment that checks no claim.
     """
 
     name: str
@@ -184,6 +191,7 @@ class Experiment:
     run_chunk: Callable[[Config, Setting, jax.Array], dict[str, np.ndarray]]
     summarize: Callable[[Config, Table, str], str]
     plot: Callable[[Config, Table, str], list[str]]
+    findings: Callable[[Config, Table], list[Any]] | None = None
 
     def default_config(self, *, quick: bool = False, **overrides: Any) -> Config:
         """The default (or quick) configuration with ``overrides`` checked by ``from_dict``."""

@@ -11,7 +11,9 @@
   is not in the file. Rows already in the file are copied as they are (the same bytes), never
   recomputed; since every seed's numbers depend on its key alone and every chunk has the same
   shape (the last one is padded), the resumed file is byte for byte the uninterrupted one.
-* ``summary.md`` and the PNG figures, from ``results.csv`` as read back, at the end.
+* ``summary.md``, ``findings.json`` (:mod:`.findings`: every claim checked, with its counts) and
+  the PNG figures, from ``results.csv`` as read back, at the end. The findings are also appended
+  to ``summary.md`` as a table.
 
 Seeds become keys here only: seed ``s`` gets ``fold_in(key(config.base_seed), s)``
 (:func:`seed_keys`).
@@ -33,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail.experiments import findings as findings_lib
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting
 from jaxmail.experiments.sharding import AXIS
@@ -41,6 +44,7 @@ DTYPES = ("float32", "float64")
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.md"
+FINDINGS_FILE = findings_lib.FINDINGS_FILE
 # config.json entries that may differ between a run and its resumption.
 _ENVIRONMENT_KEYS = ("jaxmail_version", "jax_version", "jaxlib_version", "devices", "processes")
 
@@ -222,7 +226,8 @@ def run(
         on disk (a hook for progress reporting and for tests of interruption).
 
     Returns:
-      ``{"out_dir", "computed_chunks", "skipped_chunks", "rows", "summary", "figures"}``.
+      ``{"out_dir", "computed_chunks", "skipped_chunks", "rows", "summary", "findings",
+      "figures"}`` (``findings``: a list of :class:`~jaxmail.experiments.findings.Finding`).
 
     Raises:
       ResumeError: ``out_dir`` already holds results and ``resume`` is False, or its
@@ -286,9 +291,12 @@ def run(
             bar.close()
 
         table = results.table_from_rows(header, rows)
-        summary = figures = None
+        summary = figures = found = None
         if writer:
             summary = experiment.summarize(config, table, out_dir)
+            found = list(experiment.findings(config, table)) if experiment.findings else []
+            summary = summary.rstrip("\n") + "\n" + findings_lib.section(found)
+            findings_lib.write(os.path.join(out_dir, FINDINGS_FILE), found)
             results.write_text(os.path.join(out_dir, SUMMARY_FILE), summary)
             figures = experiment.plot(config, table, out_dir)
     return {
@@ -297,6 +305,7 @@ def run(
         "skipped_chunks": skipped,
         "rows": len(rows),
         "summary": summary,
+        "findings": found,
         "figures": figures,
     }
 
