@@ -11,8 +11,8 @@
 ``summary.md``, ``findings.json`` and PNG figures, and ends by printing the findings table;
 ``reproduce`` runs every experiment into ``DIR/NAME`` (default ``DIR = results``) and ends with
 one table of every experiment's findings. ``--set key=value`` sets any field of the
-experiment's configuration (lists as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is short for ``--set players=2,3,4``.
-An interrupted run (Ctrl-C, a killed process) continues with the same command and
+experiment's configuration (lists as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is
+short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process) continues with the same command and
 ``--resume``.
 
 Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
