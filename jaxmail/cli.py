@@ -12,8 +12,8 @@
 ``reproduce`` runs every experiment into ``DIR/NAME`` (default ``DIR = results``) and ends with
 one table of every experiment's findings. ``--set key=value`` sets any field of the
 experiment's configuration (lists as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is
-short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process) continues with the same command and
-``--resume``.
+short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process) continues
+with the same command and ``--resume``.
 
 Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
 an output directory that holds another run); 130 interrupted.
