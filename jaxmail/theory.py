@@ -6,7 +6,11 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``, ``K`` poli
 Three kinds of quantity:
 
 * Closed-form bounds (Lemma 3, Lemma 4, Corollary 3, the known value-gap bounds): plain ``jnp``
-  functions of arrays that broadcast and ``vmap``; configuration is keyword-only.
+  functions of arrays that broadcast and ``vmap``; configuration is keyword-only. The paper
+  proves them for rewards in ``[-1, 1]``; with ``|r| <= r_max`` every gap and value bound scales
+  by ``r_max`` (values, gaps and the performance-difference terms are linear in the rewards,
+  and eps_BC and delta are not). Each takes ``reward_bound`` (``r_max``, default 1, the paper's
+  assumption); pass :func:`reward_bound` of the game whenever its rewards may leave [-1, 1].
 * Estimates of the best-response continuity modulus (Def 6)
 
       delta_i(eps) = sup { shift_i(pi_-i) : E_{s ~ d^E} ||pi_-i(.|s) - E_-i(.|s)||_1 <= eps },
@@ -51,6 +55,22 @@ _BISECTION_STEPS = 32  # mixing weights to 2**-32: below float32 and float64 rou
 # ----------------------------------------------------------------------------------------------
 
 
+def reward_bound(game: MarkovGame) -> Array:
+    """``r_max = max |R|`` over players, states and joint actions: the scale of every bound.
+
+    The bounds of this module hold for rewards in ``[-r_max, r_max]``; pass this as their
+    ``reward_bound`` (a game with rewards in [-1, 1] gives at most 1). Traceable.
+
+    Example:
+      >>> import jaxmail as jm
+      >>> from jaxmail import theory
+      >>> g = jm.games.lemma1_game(0.9).game
+      >>> float(theory.reward_bound(g))
+      1.0
+    """
+    return jnp.max(jnp.abs(game.reward))
+
+
 def _check_num_players(num_players) -> Array:
     if _is_concrete(num_players):
         values = np.asarray(num_players)
@@ -84,17 +104,19 @@ def lemma3_bound(
     discount: Array,
     *,
     constant: str = "proof",
+    reward_bound: Array = 1.0,
 ) -> Array:
-    """Lemma 3 (dominant-strategy expert): ``NashGap(pi) <= c eps_BC / (1 - gamma)^2``.
+    """Lemma 3 (dominant-strategy expert): ``NashGap(pi) <= c r_max eps_BC / (1 - gamma)^2``.
 
     ``c = 2n - 1`` (``constant="proof"``, default) or ``2n`` (``"statement"``). Arguments
-    broadcast against each other.
+    broadcast against each other. Assumes ``|r| <= r_max`` (module docstring).
 
     Args:
       bc_error: ``eps_BC`` (:func:`jaxmail.bc_error`), any shape.
       num_players: ``n``, broadcastable.
       discount: ``gamma``, broadcastable.
       constant: ``"proof"`` or ``"statement"``.
+      reward_bound: ``r_max`` (default 1, the paper's ``[-1, 1]``; :func:`reward_bound`).
 
     Returns:
       The bound, the broadcast shape of the arguments.
@@ -105,7 +127,8 @@ def lemma3_bound(
       3.0
     """
     c = lemma3_constant(num_players, constant=constant)
-    return c * jnp.asarray(bc_error) / (1.0 - jnp.asarray(discount)) ** 2
+    scale = jnp.asarray(reward_bound) / (1.0 - jnp.asarray(discount)) ** 2
+    return c * jnp.asarray(bc_error) * scale
 
 
 def lemma4_delta_argument(
@@ -144,8 +167,12 @@ def lemma4_bound(
     discount: Array,
     *,
     constant: str = "proof",
+    reward_bound: Array = 1.0,
 ) -> Array:
     """Lemma 4 (delta-continuous best responses): ``NashGap <= (c eps_BC + delta) / (1-gamma)^2``.
+
+    Times ``r_max = reward_bound`` when ``|r| <= r_max`` (default 1, the paper's assumption;
+    module docstring).
 
     ``delta`` is the continuity modulus ALREADY evaluated at :func:`lemma4_delta_argument`
     (for example the envelope of :func:`perturbation_envelope` or :func:`adversarial_delta`
@@ -157,7 +184,7 @@ def lemma4_bound(
     """
     c = lemma3_constant(num_players, constant=constant)
     total = c * jnp.asarray(bc_error) + jnp.asarray(delta)
-    return total / (1.0 - jnp.asarray(discount)) ** 2
+    return jnp.asarray(reward_bound) * total / (1.0 - jnp.asarray(discount)) ** 2
 
 
 class ValueGapBounds(NamedTuple):
@@ -173,24 +200,35 @@ class ValueGapBounds(NamedTuple):
 
 
 def value_gap_bounds(
-    bc_error: Array, occupancy_error: Array, num_players: int | Array, discount: Array
+    bc_error: Array,
+    occupancy_error: Array,
+    num_players: int | Array,
+    discount: Array,
+    *,
+    reward_bound: Array = 1.0,
 ) -> ValueGapBounds:
     """``ValueGap <= n eps_BC / (1 - gamma)^2`` and ``ValueGap <= eps_rho / (1 - gamma)``.
+
+    Both times ``r_max = reward_bound`` when ``|r| <= r_max`` (default 1; module docstring).
+    The second is exact bookkeeping: ``V_i = <rho, R_i> / (1 - gamma)``, so
+    ``|V_i^E - V_i^pi| <= r_max ||rho_E - rho_pi||_1 / (1 - gamma)``.
 
     Args:
       bc_error: ``eps_BC`` (:func:`jaxmail.bc_error`).
       occupancy_error: ``eps_rho`` (:func:`jaxmail.occupancy_error`, joint actions).
       num_players: ``n``.
       discount: ``gamma``.
+      reward_bound: ``r_max`` (:func:`reward_bound`).
 
     Returns:
       A :class:`ValueGapBounds`; each field has the broadcast shape of its arguments.
     """
     n = _check_num_players(num_players)
     gamma = jnp.asarray(discount)
+    r_max = jnp.asarray(reward_bound)
     return ValueGapBounds(
-        n * jnp.asarray(bc_error) / (1.0 - gamma) ** 2,
-        jnp.asarray(occupancy_error) / (1.0 - gamma),
+        r_max * n * jnp.asarray(bc_error) / (1.0 - gamma) ** 2,
+        r_max * jnp.asarray(occupancy_error) / (1.0 - gamma),
     )
 
 
@@ -200,8 +238,11 @@ def corollary3_threshold(
     discount: Array,
     *,
     constant: str = "proof",
+    reward_bound: Array = 1.0,
 ) -> Array:
     """Corollary 3: ``eps_BC <= eps (1 - gamma)^2 / c`` makes a policy an ``eps``-Nash equilibrium.
+
+    Divided by ``r_max = reward_bound`` when ``|r| <= r_max`` (default 1; module docstring).
 
     The inverse of :func:`lemma3_bound` (same ``constant``): ``lemma3_bound(threshold) = eps``.
     The paper states the corollary with ``c = 2n`` (``constant="statement"``); the proof's
@@ -211,7 +252,8 @@ def corollary3_threshold(
       The largest BC error the bound allows, the broadcast shape of the arguments.
     """
     c = lemma3_constant(num_players, constant=constant)
-    return jnp.asarray(epsilon) * (1.0 - jnp.asarray(discount)) ** 2 / c
+    scale = (1.0 - jnp.asarray(discount)) ** 2 / jnp.asarray(reward_bound)
+    return jnp.asarray(epsilon) * scale / c
 
 
 # ----------------------------------------------------------------------------------------------
