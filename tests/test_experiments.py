@@ -36,38 +36,90 @@ def counterexample_table(tmp_path_factory):
 # counterexamples
 
 
-def test_paper_values_at_the_papers_parameters():
-    """PAPER.md §4 at gamma = 0.9, eps = 0.05, derived by hand beside each number."""
-    v = cx_exp.paper_values("lemma1", 0.9, 0.05)
-    assert v["paper_learner_nash_gap"] == pytest.approx((5 / 3) / 0.1)  # 16.667
-    assert v["paper_eps_mu"] == 0.0 and math.isnan(v["paper_eps_bc"])
-    assert cx_exp.paper_values("theorem2", 0.9, 0.05)["paper_learner_nash_gap"] == pytest.approx(9)
-    assert cx_exp.paper_values("theorem2", 0.9, 0.05)["paper_expert_nash_gap"] == 0.9
-    exact = cx_exp.paper_values("theorem2_exact", 0.9, 0.05)
-    assert exact["paper_learner_nash_gap"] == pytest.approx(0.81 / 0.1)
-    v = cx_exp.paper_values("lemma2", 0.9, 0.05)
+def test_paper_and_derived_values_at_the_papers_parameters():
+    """The paper's claims and the constructions' closed forms at gamma = 0.9, eps = 0.05."""
+    v = cx_exp.derived_values("lemma1", 0.9, 0.05)
+    assert v["derived_learner_nash_gap"] == pytest.approx((5 / 3) / 0.1)  # 16.667
+    assert v["derived_eps_mu"] == 0.0 and math.isnan(v["derived_eps_bc"])
+    t2 = cx_exp.derived_values("theorem2", 0.9, 0.05)
+    assert t2["derived_learner_nash_gap"] == pytest.approx(9)
+    assert t2["derived_expert_nash_gap"] == 0.9
+    exact = cx_exp.derived_values("theorem2_exact", 0.9, 0.05)
+    assert exact["derived_learner_nash_gap"] == pytest.approx(0.81 / 0.1)
+    v = cx_exp.derived_values("lemma2", 0.9, 0.05)
     # k = ceil(log(0.025 * 0.1) / log 0.9) = ceil(56.87) = 57
-    assert v["paper_chain_length"] == 57
-    assert v["paper_eps_bc"] == pytest.approx(2 * 0.9**58)  # 0.00444
-    assert v["paper_learner_nash_gap"] == pytest.approx(8.978, abs=5e-4)
-    assert v["paper_br_shift_0"] == 2
+    assert v["derived_chain_length"] == 57
+    assert v["derived_eps_bc"] == pytest.approx(2 * 0.9**58)  # 0.00444
+    assert v["derived_learner_nash_gap"] == pytest.approx(8.978, abs=5e-4)
+    assert v["derived_br_shift_0"] == 2
+    # The paper's statements: matched occupancies, eps_BC <= eps, BR shift 2. Nothing else.
+    assert cx_exp.paper_values("lemma1", 0.9, 0.05)["paper_eps_mu"] == 0.0
+    assert cx_exp.paper_values("theorem2", 0.9, 0.05)["paper_eps_rho"] == 0.0
+    p2 = cx_exp.paper_values("lemma2", 0.9, 0.05)
+    assert p2["paper_max_eps_bc"] == 0.05 and p2["paper_br_shift_0"] == 2.0
+    assert math.isnan(cx_exp.paper_values("lemma1", 0.9, 0.05)["paper_br_shift_0"])
+    assert set(cx_exp.FORMULAS) >= {
+        (g, c.removeprefix("derived_"))
+        for g in cx_exp.GAMES
+        for c, x in cx_exp.derived_values(g, 0.9, 0.05).items()
+        if not math.isnan(x) and c not in ("derived_eps_mu", "derived_eps_rho")
+    }
 
 
-def test_counterexamples_agree_with_the_paper(counterexample_table):
+def test_counterexamples_agree_with_the_closed_forms(counterexample_table):
     config, table = counterexample_table
-    assert len(table["game"]) == len(cx_exp.GAMES) * len(config.discounts)
+    hand = results.select(table, learner=cx_exp.PAPER_LEARNER)
+    assert len(hand["game"]) == len(cx_exp.GAMES) * len(config.discounts)
     assert bool(np.all(table["converged"]))
-    tol = 1e-4 / (1 - table["discount"]) + 1e-4 * np.abs(table["paper_learner_nash_gap"])
-    assert np.all(np.abs(table["learner_nash_gap"] - table["paper_learner_nash_gap"]) <= tol)
-    for _, paper_col, _ in cx_exp._QUANTITIES:
-        col = paper_col.removeprefix("paper_")
-        known = ~np.isnan(table[paper_col])
-        np.testing.assert_allclose(
-            table[col][known], table[paper_col][known], rtol=1e-4, atol=1e-4 / 0.1, err_msg=col
-        )
+    found = cx_exp.findings(config, table)
+    assert [f.status for f in found[:3]] == ["held"] * 3, found
+    assert found[2].checked == 16  # every derived number of the four games at gamma = 0.9
     lemma2 = results.select(table, game="lemma2")
     assert lemma2["chain_length"][0] == 57 and lemma2["num_states"][0] == 59
     assert lemma2["eps_bc"][0] <= config.lemma2_epsilon
+
+
+def _broken(table, game, column, value):
+    """A copy of ``table`` whose hand-made ``game`` row has ``column`` set to ``value``."""
+    table = {k: v.copy() for k, v in table.items()}
+    row = (table["game"] == game) & (table["learner"] == cx_exp.PAPER_LEARNER)
+    table[column][row] = value
+    return table
+
+
+def test_counterexample_findings_fail_on_wrong_numbers(counterexample_table):
+    config, table = counterexample_table
+    # A NashGap off by 1e-3 (relative 6e-5 of 16.667) is outside the float32 value tolerance
+    # 4 eps (1.9/0.1) / 0.1 = 9e-5: the closed-form agreement fails.
+    bad = _broken(table, "lemma1", "learner_nash_gap", 16.667 + 1e-3)
+    assert cx_exp.findings(config, bad)[2].status == "failed"
+    # eps_BC = 0 instead of 2 gamma^58 = 0.00444: an absolute tolerance of 1e-4/(1-gamma) would
+    # let it pass at gamma = 0.99; the normalised tolerance (9e-6 at 0.9) does not.
+    bad = _broken(table, "lemma2", "eps_bc", 0.0)
+    assert cx_exp.findings(config, bad)[2].violations == 1
+    bad = _broken(table, "lemma2", "eps_bc", 0.06)  # above Lemma 2's eps = 0.05
+    assert cx_exp.findings(config, bad)[1].status == "failed"
+    bad = _broken(table, "theorem2", "eps_rho", 1e-3)  # the paper's eps_rho = 0
+    assert cx_exp.findings(config, bad)[0].status == "failed"
+    # A learned imitator that matched AND found the expert (NashGap 0) breaks the claim that
+    # matching left it exploitable.
+    learned = {k: v.copy() for k, v in table.items()}
+    rows = learned["learner"] == "state-matching"
+    assert rows.any()
+    learned["eps_mu"][rows] = 0.0
+    learned["learner_nash_gap"][rows] = 0.0
+    found = cx_exp.findings(config, learned)
+    assert any(f.status == "failed" and "exploitable" in f.claim for f in found), found
+
+
+def test_counterexample_tolerances_follow_the_dtype():
+    tol32 = cx_exp.tolerances(0.99, float(np.finfo(np.float32).eps))
+    tol64 = cx_exp.tolerances(0.99, float(np.finfo(np.float64).eps))
+    # 4 eps (1.99 / 0.01): below Lemma 2's eps_BC = 2 * 0.99^827 = 4.9e-4 at gamma = 0.99.
+    assert tol32["normalised"] == pytest.approx(4 * 1.1920929e-7 * 199, rel=1e-6)
+    assert tol32["normalised"] < 0.25 * 2 * 0.99**827
+    assert tol32["value"] == pytest.approx(tol32["normalised"] / 0.01)
+    assert tol64["normalised"] < 1e-12
 
 
 def test_counterexamples_float64_are_exact(tmp_path):
@@ -77,37 +129,39 @@ def test_counterexamples_float64_are_exact(tmp_path):
     runner.run(cx_exp.EXPERIMENT, config, tmp_path, progress=False, dtype="float64")
     table = results.read_table(tmp_path / "results.csv")
     np.testing.assert_allclose(
-        table["learner_nash_gap"], table["paper_learner_nash_gap"], rtol=0, atol=1e-9
+        table["learner_nash_gap"], table["derived_learner_nash_gap"], rtol=0, atol=1e-9
     )
     np.testing.assert_allclose(table["eps_mu"], 0.0, atol=1e-12)  # 1.8e-7 in float32
     assert "16.667" in (tmp_path / "summary.md").read_text()
 
 
 def test_learned_imitators_match_and_stay_exploitable(tmp_path):
-    """Measure matching LEARNS the exploitable matches of Lemma 1 and Theorem 2 (gamma = 0.9)."""
+    """Measure matching LEARNS the exploitable matches of Lemma 1 and Theorem 2 (gamma = 0.9),
+    started near the hand-made imitators (the labelled second row of the experiment)."""
     config = cx_exp.CounterexamplesConfig(
         games=("lemma1", "theorem2"),
         discounts=(0.9,),
-        learners=("state-matching", "state-action-matching"),
+        learners=("state-matching-near", "state-action-matching-near"),
         seeds=2,
         chunk_size=2,
         matching_steps=500,
     )
     runner.run(cx_exp.EXPERIMENT, config, tmp_path, progress=False)
     table = results.read_table(tmp_path / "results.csv")
-    lemma1 = results.select(table, game="lemma1", learner="state-matching")
+    lemma1 = results.select(table, game="lemma1", learner="state-matching-near")
     # The state occupancy is matched (float32) and the NashGap stays a large fraction of the
     # hand-made (5/3)/(1-gamma) = 16.667: from near the hand-made learner, player 2 keeps
     # playing 1 with probability ~0.8-0.9, and g_2 = (5/3) x (1 - y) / (1 - gamma) with x, y
     # the players' probabilities of action 0 (tests/test_measure_matching.py derives it).
     assert np.all(lemma1["eps_mu"] < 1e-3)
     assert np.all(lemma1["learner_nash_gap"] > 0.5 * (5 / 3) / 0.1), lemma1["learner_nash_gap"]
-    theorem2 = results.select(table, game="theorem2", learner="state-action-matching")
+    theorem2 = results.select(table, game="theorem2", learner="state-action-matching-near")
     # eps_rho ~0, yet player 0 can detour through the unvisited s1: the first step alone earns
     # gamma * pi_2(0|s0) ~ 0.9 (pi_2(0|s0) ~ 1 once the expert's (0, 0) at s0 is matched).
     assert np.all(theorem2["eps_rho"] < 0.02)
     assert np.all(theorem2["learner_nash_gap"] > 0.8), theorem2["learner_nash_gap"]
-    assert "## Other learners" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Learned imitators" in summary and "model-based" in summary
 
 
 def test_counterexamples_config_checks():

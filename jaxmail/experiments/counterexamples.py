@@ -17,16 +17,31 @@ deterministic; the seed draws the start of the learned imitators):
 Columns: ``num_states``, ``chain_length`` (Lemma 2's ``k``, else 0), ``eps_mu``, ``eps_rho``,
 ``eps_bc`` (``jm.state_occupancy_error``, ``jm.occupancy_error``, ``jm.bc_error`` of the learner
 against the expert), ``expert_nash_gap``, ``learner_nash_gap``, ``learner_nash_conv``,
-``br_shift_0`` (player 0's BR shift against the learner), ``converged``, and the paper's value
-of each quantity where the paper states one (``paper_*``, NaN where it does not).
+``br_shift_0`` (player 0's BR shift against the learner), ``converged``; then the expected
+values of the hand-made learner, in two kinds kept apart:
+
+* ``paper_*``: what the paper's statements claim of its constructions (Lemma 1: the state
+  occupancies match, ``eps_mu = 0``; Theorem 2: the state-action occupancies match,
+  ``eps_rho = 0``; Lemma 2: ``eps_BC <= eps`` (``paper_max_eps_bc``) and a BR shift of 2);
+* ``derived_*``: closed forms that follow from the constructions as built here
+  (docs/theory.md), e.g. Lemma 1's ``(5/3)/(1-gamma)``; :data:`FORMULAS` gives each formula.
+
+Both are NaN where there is nothing to compare, and for the learned imitators.
+
+Agreement tolerances (:func:`tolerances`) are per kind of quantity: normalised quantities
+(eps_*, BR shift, in [0, 2]) absolutely, ``4 eps_dtype (1+gamma)/(1-gamma)``
+(``(1+gamma)/(1-gamma)`` bounds the condition number of ``I - gamma P_pi`` in the infinity
+norm); values (NashGap) relative to the value scale ``r_max/(1-gamma)``, i.e. that tolerance
+times ``r_max/(1-gamma)``; the chain length exactly.
 
 Learners: :data:`LEARNERS` maps a name to ``learner(key, example, config) -> policy`` (traced,
 one seed; ``example`` a :class:`~jaxmail.games.counterexamples.Counterexample` whose ``learner``
 field is the paper's hand-made imitator). The configuration's ``learners`` picks which ones run;
-each is one more setting column value. A learned imitator (measure matching, BC from
-demonstrations) is added by registering its function here and naming it in ``learners``. The
-``paper_*`` columns describe the hand-made learner only (:data:`PAPER_LEARNER`); other learners
-carry NaN there.
+each is one more setting column value. :data:`LEARNER_INFO` says what each learner knows and
+where it starts: the measure-matching learners are MODEL-BASED (they use the true transition
+tensor and the expert's exact occupancy measure, i.e. unlimited environment access), and start
+from the uniform policy mixed with the seed's Dirichlet noise, or (``*-near``, a labelled second
+row) from the hand-made exploitable imitator mixed with that noise.
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import counterexamples as cx
 
@@ -60,16 +76,17 @@ def _hand_made(key: jax.Array, example: cx.Counterexample, config: Config):
     return example.learner
 
 
-def _matching(measure: str) -> Learner:
-    """Measure matching against the expert's EXACT ``measure``, from near the hand-made learner.
+def _matching(measure: str, *, near: bool) -> Learner:
+    """Measure matching against the expert's EXACT ``measure`` (model-based).
 
-    The start is the hand-made learner mixed with Dirichlet noise (weight ``matching_noise``,
-    drawn from the seed's key), so that it does not match the expert and the learner must move;
-    then ``matching_steps`` adam steps (``jm.imitation.measure_matching``).
+    The start is the uniform policy (``near=False``) or the hand-made learner (``near=True``)
+    mixed with Dirichlet noise (weight ``matching_noise``, drawn from the seed's key), so that
+    seeds differ; then ``matching_steps`` adam steps (``jm.imitation.measure_matching``).
     """
 
     def learner(key: jax.Array, example: cx.Counterexample, config: Config):
-        start = jm.imitation.perturb_policy(key, example.learner, config.matching_noise)
+        base = example.learner if near else jm.uniform_policy(example.game)
+        start = jm.imitation.perturb_policy(key, base, config.matching_noise)
         return jm.imitation.measure_matching(
             example.game, example.expert, measure=measure, steps=config.matching_steps, init=start
         )
@@ -79,8 +96,26 @@ def _matching(measure: str) -> Learner:
 
 LEARNERS: dict[str, Learner] = {
     PAPER_LEARNER: _hand_made,
-    "state-matching": _matching("state"),
-    "state-action-matching": _matching("state_action"),
+    "state-matching": _matching("state", near=False),
+    "state-action-matching": _matching("state_action", near=False),
+    "state-matching-near": _matching("state", near=True),
+    "state-action-matching-near": _matching("state_action", near=True),
+}
+
+# What each learner knows and where it starts (the summary's tables carry these labels).
+_MODEL_BASED = "model-based: true transitions and the expert's exact occupancy"
+LEARNER_INFO = {
+    PAPER_LEARNER: "the paper's construction",
+    "state-matching": f"state-occupancy matching, {_MODEL_BASED}; start: uniform + noise",
+    "state-action-matching": (
+        f"joint state-action matching, {_MODEL_BASED}; start: uniform + noise"
+    ),
+    "state-matching-near": (
+        f"state-occupancy matching, {_MODEL_BASED}; start: the hand-made imitator + noise"
+    ),
+    "state-action-matching-near": (
+        f"joint state-action matching, {_MODEL_BASED}; start: the hand-made imitator + noise"
+    ),
 }
 
 
@@ -92,9 +127,10 @@ class CounterexamplesConfig(Config):
       games: which of :data:`GAMES` to run.
       discounts: the discounts ``gamma``.
       learners: names in :data:`LEARNERS`: the paper's ``"hand-made"`` imitators, and learned
-        ones, ``"state-matching"`` / ``"state-action-matching"`` (measure matching of the state
-        or the joint state-action occupancy, started near the hand-made imitator), each run on
-        the games of :data:`LEARNER_GAMES`.
+        ones, ``"state-matching"`` / ``"state-action-matching"`` (model-based measure matching
+        of the state or the joint state-action occupancy, started near uniform) and their
+        ``-near`` variants (started near the hand-made imitator), each run on the games of
+        :data:`LEARNER_GAMES`.
       lemma2_epsilon: Lemma 2's target BC error ``eps``.
       matching_steps: adam steps of the measure-matching learners.
       matching_noise: weight of the Dirichlet noise mixed into their start.
@@ -104,12 +140,17 @@ class CounterexamplesConfig(Config):
     chunk_size: int = 4
     games: tuple[str, ...] = GAMES
     discounts: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99)
-    learners: tuple[str, ...] = (PAPER_LEARNER, "state-matching", "state-action-matching")
+    learners: tuple[str, ...] = tuple(LEARNERS)
     lemma2_epsilon: float = 0.05
     matching_steps: int = 1000
     matching_noise: float = 0.2
 
-    QUICK = {"discounts": (0.9,), "learners": (PAPER_LEARNER,), "seeds": 1, "chunk_size": 1}
+    QUICK = {
+        "discounts": (0.9,),
+        "learners": (PAPER_LEARNER, "state-matching", "state-action-matching"),
+        "seeds": 1,
+        "chunk_size": 1,
+    }
 
     def __post_init__(self):
         super().__post_init__()
@@ -131,6 +172,15 @@ class CounterexamplesConfig(Config):
 LEARNER_GAMES = {
     "state-matching": ("lemma1",),
     "state-action-matching": ("theorem2", "theorem2_exact"),
+    "state-matching-near": ("lemma1",),
+    "state-action-matching-near": ("theorem2", "theorem2_exact"),
+}
+# The occupancy error that each learned imitator matches.
+MATCHED = {
+    "state-matching": "eps_mu",
+    "state-action-matching": "eps_rho",
+    "state-matching-near": "eps_mu",
+    "state-action-matching-near": "eps_rho",
 }
 
 
@@ -154,37 +204,100 @@ def _example(game: str, discount: float, config: CounterexamplesConfig) -> cx.Co
     return cx.lemma2_game(config.lemma2_epsilon, discount)
 
 
+PAPER_COLUMNS = ("paper_eps_mu", "paper_eps_rho", "paper_max_eps_bc", "paper_br_shift_0")
+DERIVED_COLUMNS = (
+    "derived_chain_length",
+    "derived_eps_mu",
+    "derived_eps_rho",
+    "derived_eps_bc",
+    "derived_expert_nash_gap",
+    "derived_learner_nash_gap",
+    "derived_br_shift_0",
+)
+
+# (game, quantity) -> the closed form behind each derived_* value (docs/theory.md derives them).
+FORMULAS = {
+    ("lemma1", "eps_mu"): "0: both policies keep every state's mass uniform",
+    ("lemma1", "expert_nash_gap"): "0: (0, 0) everywhere is optimal for the common payoff",
+    ("lemma1", "learner_nash_gap"): "(5/3)/(1-gamma)",
+    ("theorem2", "eps_mu"): "0: s1 unvisited by both",
+    ("theorem2", "eps_rho"): "0: s1 unvisited by both",
+    ("theorem2", "expert_nash_gap"): "gamma (detour via s1 earns r(s1) = 1 once)",
+    ("theorem2", "learner_nash_gap"): "gamma/(1-gamma)",
+    ("theorem2_exact", "eps_mu"): "0: s1 unvisited by both",
+    ("theorem2_exact", "eps_rho"): "0: s1 unvisited by both",
+    ("theorem2_exact", "expert_nash_gap"): "0 (r(s1) = 0)",
+    ("theorem2_exact", "learner_nash_gap"): "gamma^2/(1-gamma)",
+    ("lemma2", "chain_length"): "k = ceil(log((eps/2)(1-gamma)) / log gamma)",
+    ("lemma2", "eps_bc"): "2 gamma^(k+1)",
+    ("lemma2", "expert_nash_gap"): "0",
+    ("lemma2", "learner_nash_gap"): "(gamma - gamma^(k+1))/(1-gamma)",
+    ("lemma2", "br_shift_0"): "2",
+}
+
+
 def paper_values(game: str, discount: float, epsilon: float) -> dict[str, float]:
-    """The paper's numbers for the hand-made learner (PAPER.md §3-4), NaN where it has none."""
-    g = discount
-    nan = math.nan
-    out = dict.fromkeys(
-        (
-            "paper_chain_length",
-            "paper_eps_mu",
-            "paper_eps_rho",
-            "paper_eps_bc",
-            "paper_expert_nash_gap",
-            "paper_learner_nash_gap",
-            "paper_br_shift_0",
-        ),
-        nan,
-    )
+    """What the paper's statements claim of the hand-made learner, NaN where they claim nothing.
+
+    Lemma 1: the state occupancies match (``eps_mu = 0``); Theorem 2: the state-action
+    occupancies match (``eps_rho = 0``); Lemma 2: ``eps_BC <= eps`` (``paper_max_eps_bc``, an
+    upper bound, not a value) and player 0's best response is at L1 distance 2 (BR shift 2).
+    The paper's gap statements are orders (``Omega(1/(1-gamma))``); the exact gaps of the
+    constructions built here are :func:`derived_values`.
+    """
+    del discount
+    out = dict.fromkeys(PAPER_COLUMNS, math.nan)
     if game == "lemma1":
-        out.update(paper_eps_mu=0.0, paper_expert_nash_gap=0.0)
-        out["paper_learner_nash_gap"] = (5.0 / 3.0) / (1.0 - g)
+        out["paper_eps_mu"] = 0.0
+    elif game in ("theorem2", "theorem2_exact"):
+        out["paper_eps_rho"] = 0.0
+    elif game == "lemma2":
+        out.update(paper_max_eps_bc=float(epsilon), paper_br_shift_0=2.0)
+    return out
+
+
+def derived_values(game: str, discount: float, epsilon: float) -> dict[str, float]:
+    """Closed forms of the hand-made constructions (:data:`FORMULAS`), NaN where none."""
+    g = discount
+    out = dict.fromkeys(DERIVED_COLUMNS, math.nan)
+    if game == "lemma1":
+        out.update(derived_eps_mu=0.0, derived_expert_nash_gap=0.0)
+        out["derived_learner_nash_gap"] = (5.0 / 3.0) / (1.0 - g)
     elif game == "theorem2":
-        out.update(paper_eps_mu=0.0, paper_eps_rho=0.0, paper_expert_nash_gap=g)
-        out["paper_learner_nash_gap"] = g / (1.0 - g)
+        out.update(derived_eps_mu=0.0, derived_eps_rho=0.0, derived_expert_nash_gap=g)
+        out["derived_learner_nash_gap"] = g / (1.0 - g)
     elif game == "theorem2_exact":
-        out.update(paper_eps_mu=0.0, paper_eps_rho=0.0, paper_expert_nash_gap=0.0)
-        out["paper_learner_nash_gap"] = g**2 / (1.0 - g)
+        out.update(derived_eps_mu=0.0, derived_eps_rho=0.0, derived_expert_nash_gap=0.0)
+        out["derived_learner_nash_gap"] = g**2 / (1.0 - g)
     elif game == "lemma2":
         k = math.ceil(math.log((epsilon / 2.0) * (1.0 - g)) / math.log(g))
-        out.update(paper_chain_length=float(k), paper_expert_nash_gap=0.0, paper_br_shift_0=2.0)
-        out["paper_eps_bc"] = 2.0 * g ** (k + 1)
-        out["paper_learner_nash_gap"] = (g - g ** (k + 1)) / (1.0 - g)
+        out.update(
+            derived_chain_length=float(k), derived_expert_nash_gap=0.0, derived_br_shift_0=2.0
+        )
+        out["derived_eps_bc"] = 2.0 * g ** (k + 1)
+        out["derived_learner_nash_gap"] = (g - g ** (k + 1)) / (1.0 - g)
     return out
+
+
+def tolerances(discount, eps: float, reward_bound: float = 1.0) -> dict[str, np.ndarray]:
+    """Agreement tolerances per kind of quantity (module docstring).
+
+    Args:
+      discount: ``gamma``, any shape.
+      eps: the machine epsilon of the run's float dtype.
+      reward_bound: ``r_max`` (the counterexamples have rewards in [-1, 1]).
+
+    Returns:
+      ``{"normalised", "value", "count"}``: absolute tolerances for eps_* and BR shifts, for
+      values (NashGap), and for integer counts (0.5: exact).
+    """
+    gamma = np.asarray(discount, dtype=np.float64)
+    normalised = 4.0 * eps * (1.0 + gamma) / (1.0 - gamma)
+    return {
+        "normalised": normalised,
+        "value": normalised * reward_bound / (1.0 - gamma),
+        "count": np.full_like(gamma, 0.5),
+    }
 
 
 def _measure(key, game, expert, learner, *, learner_name, config):
@@ -248,32 +361,135 @@ def run_chunk(
         "num_states": num_states,
         "chain_length": num_states - 2 if game == "lemma2" else 0,
     }
-    paper = paper_values(game, gamma, config.lemma2_epsilon)
+    expected = {
+        **paper_values(game, gamma, config.lemma2_epsilon),
+        **derived_values(game, gamma, config.lemma2_epsilon),
+    }
     if learner != PAPER_LEARNER:
-        paper = dict.fromkeys(paper, math.nan)
+        expected = dict.fromkeys(expected, math.nan)
     out = {k: np.full(batch, v) for k, v in fixed.items()}
     out.update({k: columns[k] for k in _MEASURED})
-    out.update({k: np.full(batch, v) for k, v in paper.items()})
+    out.update({k: np.full(batch, v) for k, v in expected.items()})
     return out
 
 
 # ----------------------------------------------------------------------------------------------
 # Summary and plots.
 
-_QUANTITIES = (  # (column, paper column, label)
-    ("chain_length", "paper_chain_length", "chain length k"),
-    ("eps_mu", "paper_eps_mu", "eps_mu"),
-    ("eps_rho", "paper_eps_rho", "eps_rho"),
-    ("eps_bc", "paper_eps_bc", "eps_BC"),
-    ("expert_nash_gap", "paper_expert_nash_gap", "NashGap(expert)"),
-    ("learner_nash_gap", "paper_learner_nash_gap", "NashGap(learner)"),
-    ("br_shift_0", "paper_br_shift_0", "BR shift of player 0"),
+_QUANTITIES = (  # (column, kind of tolerance, label)
+    ("chain_length", "count", "chain length k"),
+    ("eps_mu", "normalised", "eps_mu"),
+    ("eps_rho", "normalised", "eps_rho"),
+    ("eps_bc", "normalised", "eps_BC"),
+    ("expert_nash_gap", "value", "NashGap(expert)"),
+    ("learner_nash_gap", "value", "NashGap(learner)"),
+    ("br_shift_0", "normalised", "BR shift of player 0"),
 )
+_PAPER_CLAIMS = (  # (column, paper column, statement)
+    ("eps_mu", "paper_eps_mu", "Lemma 1: eps_mu = 0"),
+    ("eps_rho", "paper_eps_rho", "Theorem 2: eps_rho = 0"),
+    ("br_shift_0", "paper_br_shift_0", "Lemma 2: BR shift 2"),
+)
+MATCHED_BELOW = 0.01  # a learned imitator "matches" when its occupancy error is at most this
+EXPLOITABLE_SCALE = 0.01  # ... and is "exploitable" when NashGap >= this x r_max / (1 - gamma)
 
 
-def _agrees(ours: float, paper: float, gamma: float) -> bool:
-    """Within float32 tolerance: values are sums of size <= 1/(1-gamma)."""
-    return abs(ours - paper) <= 1e-4 / (1.0 - gamma) + 1e-4 * abs(paper)
+def _eps() -> float:
+    """Machine epsilon of the run's float dtype (the runner summarises inside the run's dtype)."""
+    return float(jnp.finfo(jnp.result_type(float)).eps)
+
+
+def _agreement(table: Table, column: str, expected: str, kind: str):
+    """``(ours, expected, tolerance)`` over the hand-made rows, flattened."""
+    rows = results.select(table, learner=PAPER_LEARNER) if len(table.get("game", ())) else table
+    tol = tolerances(rows.get("discount", np.zeros(0)), _eps())[kind]
+    return rows.get(column, np.zeros(0)), rows.get(expected, np.zeros(0)), tol
+
+
+def findings(config: CounterexamplesConfig, table: Table) -> list[Finding]:
+    """The claims ``counterexamples`` checks (:mod:`jaxmail.experiments.findings`).
+
+    1. The paper's claims of its hand-made constructions (eps_mu = 0, eps_rho = 0, BR shift 2),
+       within the normalised tolerance.
+    2. Lemma 2's imitator has ``eps_BC <= eps``.
+    3. Every number of the hand-made imitators equals the closed form derived for its
+       construction (:data:`FORMULAS`), within the tolerance of its kind.
+    4. Per learned imitator: it matches the occupancy it is trained on (error <=
+       :data:`MATCHED_BELOW`), and, on the rows where it matches, it is exploitable
+       (``NashGap >= EXPLOITABLE_SCALE r_max/(1-gamma)``): matching did not make it an
+       equilibrium. Both can fail (a learner may not converge, or may find the expert).
+
+    Each is evidence: a wrong kernel, construction or learner breaks it.
+    """
+    del config
+    out = []
+    parts = [_agreement(table, col, paper, "normalised") for col, paper, _ in _PAPER_CLAIMS]
+    ours, expected, tol = (np.concatenate(x) for x in zip(*parts))
+    out.append(
+        agreement_finding(
+            "The hand-made imitators have the properties the paper states: eps_mu = 0 "
+            "(Lemma 1), eps_rho = 0 (Theorem 2), player 0's BR shift = 2 (Lemma 2).",
+            ours,
+            expected,
+            tol,
+        )
+    )
+    eps_bc, bound, tol = _agreement(table, "eps_bc", "paper_max_eps_bc", "normalised")
+    out.append(
+        bound_finding(
+            "Lemma 2's imitator has eps_BC <= eps (the paper's bound on its BC error).",
+            eps_bc,
+            bound,
+            tol,
+        )
+    )
+    parts = [_agreement(table, c, f"derived_{c}", kind) for c, kind, _ in _QUANTITIES]
+    ours, expected, tol = (np.concatenate(x) for x in zip(*parts))
+    out.append(
+        agreement_finding(
+            "Every computed number of the hand-made imitators (k, eps_*, both NashGaps, BR "
+            "shift) equals the closed form derived for its construction.",
+            ours,
+            expected,
+            tol,
+        )
+    )
+    learned = [n for n in LEARNERS if n != PAPER_LEARNER]
+    present = set(np.asarray(table.get("learner", ()), dtype=object).tolist())
+    for name in learned:
+        if name not in present:
+            continue
+        rows = results.select(table, learner=name)
+        error = rows[MATCHED[name]]
+        matched = error <= MATCHED_BELOW
+        games = "/".join(LEARNER_GAMES[name])
+        out.append(
+            bound_finding(
+                f"{name} ({LEARNER_INFO[name]}) matches the expert on {games}: "
+                f"{MATCHED[name]} <= {MATCHED_BELOW:g}.",
+                error,
+                MATCHED_BELOW,
+                0.0,
+            )
+        )
+        floor = EXPLOITABLE_SCALE / (1.0 - rows["discount"])
+        out.append(
+            bound_finding(
+                f"{name}: where it matches, it is exploitable "
+                f"(NashGap >= {EXPLOITABLE_SCALE:g}/(1-gamma)); rows that do not match are "
+                "not checked.",
+                np.where(matched, floor, np.nan),
+                rows["learner_nash_gap"],
+                0.0,
+            )
+        )
+    return out
+
+
+def _agrees(ours: float, expected: float, tolerance: float) -> str:
+    if math.isnan(expected):
+        return ""
+    return "yes" if abs(ours - expected) <= tolerance else "NO"
 
 
 def _headline(config: CounterexamplesConfig) -> float:
@@ -285,14 +501,10 @@ def summarize(config: CounterexamplesConfig, table: Table, out_dir: str) -> str:
     del out_dir
     paper_rows = results.select(table, learner=PAPER_LEARNER)
     n = len(paper_rows.get("game", ()))
-    compared = mismatches = 0
-    for r in range(n):
-        for col, paper_col, _ in _QUANTITIES:
-            paper = paper_rows[paper_col][r]
-            if not math.isnan(paper):
-                compared += 1
-                mismatches += not _agrees(paper_rows[col][r], paper, paper_rows["discount"][r])
+    found = findings(config, table)
+    agree = found[2]
     headline = _headline(config)
+    eps = _eps()
     lines = [
         "# counterexamples: the paper's games where matching occupancy measures is not enough",
         "",
@@ -303,43 +515,70 @@ def summarize(config: CounterexamplesConfig, table: Table, out_dir: str) -> str:
         sel = results.select(at, game=game) if n else at
         if len(sel.get("game", ())):
             gaps.append(f"{game} {results.format_number(sel['learner_nash_gap'][0])}")
+    tol = tolerances(headline, eps)
     lines.append(
-        f"At gamma = {headline:g}, learners whose occupancy measures match the expert's "
-        f"(eps_mu = 0 in Lemma 1, eps_rho = 0 in Theorem 2) or whose BC error is tiny (Lemma 2) "
-        f"are highly exploitable: NashGap(learner) = {', '.join(gaps)}. "
-        f"{compared - mismatches} of {compared} numbers that the paper states (or gives a formula "
-        f"for), over {len(config.discounts)} discount(s), agree with ours within "
-        f"1e-4/(1-gamma) + 1e-4 relative; {mismatches} do not."
+        f"At gamma = {headline:g}, the hand-made imitators whose occupancy measures match the "
+        f"expert's (eps_mu = 0 in Lemma 1, eps_rho = 0 in Theorem 2) or whose BC error is tiny "
+        f"(Lemma 2) have NashGap(learner) = {', '.join(gaps)}. Of {agree.checked} computed "
+        f"numbers with a closed form, over {len(config.discounts)} discount(s), "
+        f"{agree.checked - agree.violations} agree with it and {agree.violations} do not. "
+        f"Tolerances (machine epsilon {eps:.3g}): eps_* and BR shifts absolutely, "
+        f"4 eps (1+gamma)/(1-gamma) ({tol['normalised']:.2g} at gamma = {headline:g}); "
+        f"NashGaps relative to the value scale 1/(1-gamma) ({tol['value']:.2g}); k exactly."
     )
-    lines += ["", f"## gamma = {headline:g} (the paper's figures), seed 0", ""]
+    lines += [
+        "",
+        f"## gamma = {headline:g}, the hand-made imitators, seed 0",
+        "",
+        "`paper`: what the paper's statements claim; `derived`: the closed form of the "
+        "construction built here (formula in the last column).",
+        "",
+    ]
     rows = []
     for game in config.games:
         sel = results.select(at, game=game, seed=0) if n else at
         if not len(sel.get("game", ())):
             continue
-        for col, paper_col, label in _QUANTITIES:
-            if game != "lemma2" and col == "chain_length":
+        for col, kind, label in _QUANTITIES:
+            derived, ours = sel[f"derived_{col}"][0], sel[col][0]
+            paper = sel.get(f"paper_{col}", np.full(1, math.nan))[0]
+            if col == "eps_bc" and not math.isnan(sel["paper_max_eps_bc"][0]):
+                paper_text = f"<= {results.format_number(sel['paper_max_eps_bc'][0])}"
+            else:
+                paper_text = "" if math.isnan(paper) else results.format_number(paper)
+            if math.isnan(derived) and not paper_text:
                 continue
-            paper, ours = sel[paper_col][0], sel[col][0]
             if col == "chain_length":
-                paper, ours = int(paper), int(ours)
-            rows.append((game, f"{headline:g}", label, paper, ours))
-    lines.append(results.markdown_table(["game", "gamma", "quantity", "paper", "ours"], rows))
-    lines += ["## NashGap(learner) at every discount", ""]
+                derived, ours = int(derived), int(ours)
+            formula = FORMULAS.get((game, col), "")
+            agrees = _agrees(float(ours), float(derived), float(tolerances(headline, eps)[kind]))
+            rows.append((game, f"{headline:g}", label, paper_text, derived, ours, agrees, formula))
+    lines.append(
+        results.markdown_table(
+            ["game", "gamma", "quantity", "paper", "derived", "ours", "agrees", "formula"], rows
+        )
+    )
+    lines += ["## NashGap(learner) at every discount (hand-made imitators)", ""]
     rows = []
     for game in config.games:
         for gamma in config.discounts:
             sel = results.select(paper_rows, game=game, discount=gamma, seed=0) if n else {}
             if not len(sel.get("game", ())):
                 continue
-            paper, ours = sel["paper_learner_nash_gap"][0], sel["learner_nash_gap"][0]
-            rows.append(
-                (game, f"{gamma:g}", paper, ours, "yes" if _agrees(ours, paper, gamma) else "NO")
-            )
-    lines.append(results.markdown_table(["game", "gamma", "paper", "ours", "agrees"], rows))
+            derived, ours = sel["derived_learner_nash_gap"][0], sel["learner_nash_gap"][0]
+            agrees = _agrees(ours, derived, float(tolerances(gamma, eps)["value"]))
+            rows.append((game, f"{gamma:g}", derived, ours, agrees))
+    lines.append(results.markdown_table(["game", "gamma", "derived", "ours", "agrees"], rows))
     others = [name for name in config.learners if name != PAPER_LEARNER]
     if others:
-        lines += ["## Other learners (median over seeds)", ""]
+        lines += [
+            "## Learned imitators (median over seeds)",
+            "",
+            "What each knows and where it starts:",
+            "",
+            *(f"- `{name}`: {LEARNER_INFO[name]}." for name in others),
+            "",
+        ]
         rows = []
         for learner in others:
             for game in config.games:
@@ -364,7 +603,8 @@ def summarize(config: CounterexamplesConfig, table: Table, out_dir: str) -> str:
             )
         )
     if "converged" in table and not bool(np.all(table["converged"])):
-        lines.append("**Warning:** some best-response solves did not converge.\n")
+        bad = int(np.sum(~np.asarray(table["converged"], dtype=bool)))
+        lines.append(f"**Warning:** {bad} rows have a best-response solve that did not converge.\n")
     return "\n".join(lines)
 
 
@@ -379,11 +619,11 @@ def plot(config: CounterexamplesConfig, table: Table, out_dir: str) -> list[str]
             continue
         color, marker = style[game]
         order = np.argsort(sel["discount"])
-        gammas, paper = sel["discount"][order], sel["paper_learner_nash_gap"][order]
+        gammas, derived = sel["discount"][order], sel["derived_learner_nash_gap"][order]
         if game != "lemma2" and len(gammas) > 1:  # Lemma 2's formula jumps with k(gamma)
-            curve = [paper_values(game, g, 0.0)["paper_learner_nash_gap"] for g in fine]
+            curve = [derived_values(game, g, 0.0)["derived_learner_nash_gap"] for g in fine]
             ax.plot(fine, curve, "-", color=color, alpha=0.5, linewidth=1)
-        ax.plot(gammas, paper, "x", color=color, markersize=9, label=f"{game}: paper")
+        ax.plot(gammas, derived, "x", color=color, markersize=9, label=f"{game}: closed form")
         ax.plot(
             gammas,
             sel["learner_nash_gap"][order],
@@ -405,7 +645,7 @@ def plot(config: CounterexamplesConfig, table: Table, out_dir: str) -> list[str]
     ax.set_yscale("log")
     ax.set_xlabel("discount gamma")
     ax.set_ylabel("NashGap of the imitator")
-    ax.set_title("Counterexamples: the imitator's NashGap, paper vs jaxmail")
+    ax.set_title("Counterexamples: the imitator's NashGap, closed form vs jaxmail")
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="x-small", ncol=2)
@@ -421,5 +661,6 @@ EXPERIMENT = register(
         run_chunk=run_chunk,
         summarize=summarize,
         plot=plot,
+        findings=findings,
     )
 )
