@@ -24,6 +24,7 @@ COLUMNS = [
     "eps_rho",
     "nash_gap",
     "expert_nash_gap",
+    "reward_bound",
     "value_gap",
     "converged",
     "expert_converged",
@@ -117,10 +118,36 @@ def test_lemma3_holds_for_every_learner_on_dominant_games(quick):
     # float32 tolerance: values of size 1/(1-gamma) = 10 -> 1e-4 / (1 - gamma) = 1e-3.
     tol = demo.violation_tolerance(config.discount)
     assert np.all(dominant["nash_gap"] <= bound + tol)
-    # The summary reports the same count.
-    assert "on the dominant-strategy family: 0 violations in 48 rows" in (
-        demo.summarize(config, table, "")
-    )
+    # The finding reports the same count, and says it is no evidence in this family.
+    lemma3 = [f for f in demo.findings(config, table) if f.claim.startswith("Lemma 3")]
+    assert len(lemma3) == 1 and lemma3[0].checked == 48 and lemma3[0].violations == 0
+    assert not lemma3[0].evidence and "ignore the actions" in lemma3[0].why
+    # Its margin (NashGap / (bound + rounding allowance)) is below the family's ceiling
+    # (1-gamma)/(2n-1): NashGap <= (range of u_i / 2) eps_BC/(1-gamma) <= r_max eps_BC/(1-gamma)
+    # when the state distribution ignores the actions.
+    assert lemma3[0].margin <= (1 - config.discount) / 3 + 1e-6
+
+
+def test_value_gap_findings_hold_and_can_fail(quick):
+    config, _, table = quick
+    found = {f.claim: f for f in demo.findings(config, table)}
+    value = [f for c, f in found.items() if c.startswith("ValueGap")]
+    assert len(value) == 2 and all(f.evidence and f.status == "held" for f in value), value
+    assert np.all(table["reward_bound"] <= 1 + 1e-6)  # rewards of the random families in [-1, 1]
+    # A value gap above n r_max eps_BC/(1-gamma)^2 (a wrong metric) breaks both findings.
+    broken = {k: v.copy() for k, v in table.items()}
+    row = np.argmax(broken["eps_bc"])
+    broken["value_gap"][row] = 1.0 + 2 * 2 * broken["eps_bc"][row] / (1 - config.discount) ** 2
+    broken["value_gap"][row] += broken["eps_rho"][row] / (1 - config.discount)
+    again = [f for f in demo.findings(config, broken) if f.claim.startswith("ValueGap")]
+    assert [f.status for f in again] == ["failed", "failed"]
+
+
+def test_summary_labels_model_based_learners(quick):
+    config, _, table = quick
+    summary = demo.summarize(config, table, "")
+    assert "unequal" in summary and "model-based" in summary
+    assert "Corollary 3" in summary and "## Bounds against measurements" in summary
 
 
 def test_same_seed_same_numbers(quick):

@@ -16,8 +16,8 @@ a failed check cannot print "held". Two flags say what a held claim is worth:
   hand-made example, a bound that the game family makes impossible to break); ``why`` then says
   why in one sentence. An in-sample finding is never evidence.
 
-``margin`` is the largest measured/bound ratio over the checked rows for a bound (a bound holds
-while the margin is at most 1), or the largest ``|ours - expected| / tolerance`` for an agreement
+``margin`` is the largest measured/(bound + rounding allowance) ratio over the checked rows for
+a bound (a bound holds while the margin is at most 1), or the largest ``|ours - expected| / tolerance`` for an agreement
 (it holds while the margin is at most 1). NaN where no row was checked.
 """
 
@@ -136,14 +136,16 @@ def bound_finding(
 
     A row is checked when ``measured`` and ``bound`` are finite (NaN rows, e.g. a solver that
     did not converge, are left out and therefore not counted as held). It is a violation when
-    ``measured > bound + tolerance``. The margin is ``max(measured / bound)`` over the checked
-    rows with ``bound > 0`` (rows with a zero bound count only through their violations).
+    ``measured > bound + tolerance``. The margin is ``max(measured / (bound + tolerance))`` over
+    the checked rows with ``bound + tolerance > 0``, so that it exceeds 1 exactly when some row
+    is a violation, and rounding noise on rows whose bound is ~0 does not pass for tightness.
     """
     measured, bound, tolerance = _rows(measured, bound, tolerance)
     ok = np.isfinite(measured) & np.isfinite(bound)
-    violations = int(np.sum(ok & (measured > bound + tolerance)))
-    positive = ok & (bound > 0)
-    margin = float(np.max(measured[positive] / bound[positive])) if positive.any() else math.nan
+    allowed = bound + tolerance
+    violations = int(np.sum(ok & (measured > allowed)))
+    positive = ok & (allowed > 0)
+    margin = float(np.max(measured[positive] / allowed[positive])) if positive.any() else math.nan
     return Finding(claim, int(ok.sum()), violations, in_sample, margin, evidence, why)
 
 
