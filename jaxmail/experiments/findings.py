@@ -17,8 +17,8 @@ a failed check cannot print "held". Two flags say what a held claim is worth:
   why in one sentence. An in-sample finding is never evidence.
 
 ``margin`` is the largest measured/(bound + rounding allowance) ratio over the checked rows for
-a bound (a bound holds while the margin is at most 1), or the largest ``|ours - expected| / tolerance`` for an agreement
-(it holds while the margin is at most 1). NaN where no row was checked.
+a bound, or the largest ``|ours - expected| / tolerance`` for an agreement; either holds while
+its margin is at most 1. NaN where no row was checked.
 """
 
 from __future__ import annotations
