@@ -91,6 +91,8 @@ def _mode_state():
     try:
         from jax._src import config as jax_config
 
+        if "jaxmail_checked_mode" in jax_config.config_states:  # this module reloaded
+            return jax_config.config_states["jaxmail_checked_mode"]
         return jax_config.bool_state(
             "jaxmail_checked_mode",
             False,
