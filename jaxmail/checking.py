@@ -213,10 +213,10 @@ def _check_results(out) -> None:
     """Raises ``ValueError`` when a floating leaf of ``out`` holds a NaN, naming its path."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(out)
     for path, leaf in leaves:
-        x = np.asarray(leaf) if hasattr(leaf, "dtype") else None
-        if x is None or x.dtype.kind not in "fc":
-            continue
-        bad = np.isnan(x)
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
+            continue  # integers, booleans, PRNG keys, Python objects
+        bad = np.isnan(np.asarray(leaf))
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
