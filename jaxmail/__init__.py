@@ -24,6 +24,7 @@ from jaxmail.best_response import (  # noqa: E402
     nash_gap,
     solve_mdp,
 )
+from jaxmail.checking import checked  # noqa: E402
 from jaxmail.evaluation import (  # noqa: E402
     Evaluation,
     evaluate,
@@ -74,6 +75,7 @@ __all__ = [
     "best_response_shift",
     "best_responses",
     "check_policy",
+    "checked",
     "deterministic_policy",
     "evaluate",
     "expected_values",

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail import _npz
+from jaxmail import _npz, checking
 from jaxmail.game import MarkovGame, _is_concrete
 from jaxmail.policy import check_policy
 
@@ -209,6 +209,7 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
                     f"{name}: action {actions[k, t, i]} of player {i} out of range [0, {a}) at "
                     f"(trajectory={k}, step={t})"
                 )
+    checking.check_dataset_values(game, data, name=name)
     return data
 
 

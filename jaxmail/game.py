@@ -145,6 +145,9 @@ class MarkovGame:
         _check_structure(self)
         if all(_is_concrete(getattr(self, f)) for f in _FIELDS):
             _check_values(self)
+        from jaxmail import checking  # traced values: checked mode only (checking imports game)
+
+        checking.check_game(self)
         for name in _FIELDS:
             object.__setattr__(self, name, jnp.asarray(getattr(self, name), dtype=dtype))
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail import checking
 from jaxmail.game import _is_concrete, check_distributions, input_probability_atol
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
                 atol=input_probability_atol(p, game.dtype),
                 index_names="s",
             )
+        checking.check_dtype(f"{name}[{i}]", p, game.dtype)
         out.append(jnp.asarray(p, dtype=game.dtype))
+    checking.check_policy_values(game, policy, name=name)
     return tuple(out)
 
 
@@ -115,6 +118,7 @@ def deterministic_policy(game: MarkovGame, actions: Sequence[Array]) -> Policy:
                 raise ValueError(
                     f"actions[{i}]: index {int(act[bad])} at state {bad} is out of range [0, {a})"
                 )
+        checking.check_indices(f"actions[{i}]", act, a)
         out.append(jax.nn.one_hot(act, a, dtype=game.dtype))
     return tuple(out)
 

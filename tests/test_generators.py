@@ -371,3 +371,43 @@ def test_family_specific_bad_parameters(make, kwargs, match):
     kwargs = {"num_states": S, "num_actions": A2, "discount": GAMMA, **kwargs}
     with pytest.raises(ValueError, match=match):
         make(KEY, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# One random stream whatever the dtype.
+# ----------------------------------------------------------------------------------------------
+
+# Both games come from the same float32 draws. The float64 game then differs from the float32
+# one only by float32 rounding of the arithmetic after the draw: a transition entry
+# e_j / sum_k e_k with e = -log u carries a few ulps of relative error (eps_32 = 1.2e-7), so 8
+# eps_32 bounds it for entries <= 1; a reward 2u - 1 in [-1, 1] is rounded at most once (one
+# ulp of 1, eps_32). Before the fix the float64 game was drawn from 64-bit uniforms: R differed
+# by up to 1.84 and P by up to 0.72 for these keys.
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize(
+    "family, options",
+    [
+        ("random", {}),
+        ("random", {"branching": 2, "initial": "dirichlet"}),  # top-k support, Dirichlet mu0
+        pytest.param(  # the gamma sampler compiles for tens of seconds on a loaded CPU
+            "random", {"concentration": 0.2}, marks=pytest.mark.slow, id="random-dirichlet0.2"
+        ),
+        ("dominant", {}),  # separable rewards; the controller family shares these samplers
+    ],
+)
+def test_same_key_gives_the_same_game_in_float32_and_float64(family, options):
+    kwargs = {"num_states": S, "num_actions": SHAPES[family], "discount": GAMMA, **options}
+    g32 = FAMILIES[family](KEY, **kwargs)
+    with jax.enable_x64(True):
+        g64 = FAMILIES[family](KEY, **kwargs)
+        assert g64.dtype == jnp.float64
+        # float64 rows sum to 1 to float64 rounding (the normalisation is done in float64).
+        np.testing.assert_allclose(np.asarray(g64.transition).sum(-1), 1.0, rtol=0, atol=1e-12)
+    assert g32.dtype == jnp.float32
+    P32, P64 = (np.asarray(g.transition, np.float64) for g in (g32, g64))
+    np.testing.assert_allclose(P64, P32, rtol=0, atol=8 * EPS32)
+    np.testing.assert_array_equal(P64 > 0, P32 > 0)  # the same sparse support
+    np.testing.assert_allclose(np.asarray(g64.reward), g32.reward, rtol=0, atol=EPS32)
+    np.testing.assert_allclose(np.asarray(g64.initial), g32.initial, rtol=0, atol=8 * EPS32)

@@ -21,6 +21,9 @@ Common conventions:
   per row. With the default ``concentration = 1`` every drawn weight is strictly positive, so a
   dense row has full support and a sparse row exactly ``k`` nonzero entries.
 * Rewards are drawn uniformly in ``[-1, 1]`` (the range the paper's bounds assume).
+* One stream whatever the dtype: every random number is drawn in float32 and then cast to the
+  game's dtype, so the same key gives the same game in float32 and in float64 (to float32
+  rounding), and a float32-against-float64 comparison compares one game.
 * ``initial="uniform"`` (default): ``mu0 = 1/S``, a deterministic full-support start;
   ``initial="dirichlet"``: ``mu0 ~ Dirichlet(1)``.
 * Memory budget: before allocating, every generator computes the size in bytes of the dense
@@ -218,31 +221,46 @@ def _check_common(
 # ----------------------------------------------------------------------------------------------
 
 
+SAMPLE_DTYPE = jnp.float32
+"""The one dtype every generator draws its random numbers in, whatever the game's dtype.
+
+The draws are then cast to the game's dtype (float32, or float64 under ``jax_enable_x64``),
+so the same key gives the same game in both: a float64 game equals the float32 one to float32
+rounding of the arithmetic after the draw (normalising a row, ``2u - 1``). Drawing in the
+game's dtype would not: ``jax.random.uniform`` spends 64 random bits per float64 draw, so the
+stream, and every number of the game, would change with the dtype.
+"""
+
+
 def _uniform01(key, shape, dtype, minval=0.0):
-    """``U[minval, 1)`` of ``shape``, drawn FLAT and reshaped.
+    """``U[minval, 1)`` of ``shape``, drawn FLAT in :data:`SAMPLE_DTYPE`, reshaped and cast.
 
     jaxlib 0.10's threefry takes seconds to compile for a rank-5 shape and a fraction of that
     for a flat one (measured 2.5 s against 0.4 s of CPU for 36,864 draws), and every new game
     shape compiles anew; flat draws keep the generators quick to compile.
     """
-    flat = jax.random.uniform(key, (math.prod(shape),), dtype, minval, 1.0)
-    return flat.reshape(shape)
+    flat = jax.random.uniform(key, (math.prod(shape),), SAMPLE_DTYPE, minval, 1.0)
+    return flat.reshape(shape).astype(dtype)
 
 
 def _dirichlet(key, concentration: float, shape, size: int, dtype):
     """``[*shape, size]`` rows ``~ Dirichlet(concentration)`` (symmetric).
 
     ``concentration == 1`` (the default) normalises i.i.d. ``Exp(1)`` draws ``-log U`` with
-    ``U ~ U[tiny, 1)`` (every entry > 0, so every row sums to 1): the same law as
-    ``jax.random.dirichlet`` at a fraction of its compile time (its gamma sampler costs seconds
-    per shape on a CPU). Other values use ``jax.random.dirichlet``.
+    ``U ~ U[tiny, 1)`` (``tiny`` of :data:`SAMPLE_DTYPE`, so every entry > 0 and every row
+    sums to 1): the same law as ``jax.random.dirichlet`` at a fraction of its compile time (its
+    gamma sampler costs seconds per shape on a CPU). Other values take what
+    ``jax.random.dirichlet`` computes, ``softmax(log Gamma(concentration))`` along the row,
+    with the log-gamma draws in :data:`SAMPLE_DTYPE` and the softmax in ``dtype`` (so a
+    float64 row sums to 1 to float64 rounding).
     """
     if concentration == 1.0:
-        u = _uniform01(key, (*shape, size), dtype, jnp.finfo(dtype).tiny)
+        u = _uniform01(key, (*shape, size), dtype, jnp.finfo(SAMPLE_DTYPE).tiny)
         e = -jnp.log(u)
         return e / jnp.sum(e, axis=-1, keepdims=True)
-    alpha = jnp.full((size,), concentration, dtype)
-    return jax.random.dirichlet(key, alpha, shape=shape, dtype=dtype)
+    alpha = jnp.full((size,), concentration, SAMPLE_DTYPE)
+    log_gamma = jax.random.loggamma(key, alpha, (*shape, size), SAMPLE_DTYPE)
+    return jax.nn.softmax(log_gamma.astype(dtype), axis=-1)
 
 
 def _random_rows(key, shape, num_states, branching, concentration, dtype):
@@ -251,7 +269,7 @@ def _random_rows(key, shape, num_states, branching, concentration, dtype):
         return _dirichlet(key, concentration, shape, num_states, dtype)
     key_support, key_weights = jax.random.split(key)
     # k distinct next states per row, uniformly: the top k of i.i.d. uniform noise.
-    noise = _uniform01(key_support, (*shape, num_states), dtype)
+    noise = _uniform01(key_support, (*shape, num_states), SAMPLE_DTYPE)
     _, support = lax.top_k(noise, branching)  # [*shape, k]
     weights = _dirichlet(key_weights, concentration, shape, branching, dtype)
     rows = math.prod(shape)
