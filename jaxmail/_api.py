@@ -2,7 +2,8 @@
 
 A public kernel is compiled once per shape and static configuration (``jax.jit``), so that an
 eager call costs one dispatch rather than one per primitive. Before the compiled call, the
-arguments are checked eagerly where they are concrete: policies against the game (shapes always;
+arguments are checked eagerly where they are concrete: the game is ONE game (a batch of games is
+refused with a message that says to ``jax.vmap``), policies against the game (shapes always;
 rows are distributions when the values are known) and player indices. Inside a user's own
 ``jit``/``vmap`` the wrapper only checks structure and inlines the kernel.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 
+from jaxmail.game import MarkovGame, check_game
 from jaxmail.policy import check_player, check_policy
 
 
@@ -37,6 +39,8 @@ def kernel(
             bound = signature.bind(*args, **kwargs)
             arguments = bound.arguments
             game = arguments.get("game")
+            if isinstance(game, MarkovGame):
+                check_game(game)
             if game is not None:
                 for name in policies:
                     if arguments.get(name) is not None:

@@ -12,16 +12,19 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import _is_concrete, check_distributions, input_probability_atol
-
-if TYPE_CHECKING:
-    from jaxmail.game import MarkovGame
+from jaxmail.game import (
+    MarkovGame,
+    _is_concrete,
+    check_distributions,
+    check_game,
+    input_dtype,
+    input_probability_atol,
+)
 
 Array = jax.Array
 Policy = tuple[Array, ...]
@@ -34,8 +37,11 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
     ``jit`` too. Values (rows are distributions, no NaN) are checked when the arrays are concrete.
 
     Raises:
-      ValueError: naming the player and the worst violation.
+      TypeError: an array has a dtype that is not real (complex, strings, float8).
+      ValueError: naming the player and the worst violation; ``game`` is a batch of games.
     """
+    if isinstance(game, MarkovGame):
+        check_game(game)
     if isinstance(policy, (jax.Array, np.ndarray)) or not isinstance(policy, Sequence):
         raise ValueError(
             f"{name}: expected a tuple of {game.num_players} arrays of shape [S, A_i], got "
@@ -53,6 +59,7 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
             raise ValueError(
                 f"{name}[{i}]: expected shape [S, A_{i}] = {(game.num_states, a)}, got {shape}"
             )
+        input_dtype(f"{name}[{i}]", p)
         if _is_concrete(p):
             check_distributions(
                 f"{name}[{i}]",
