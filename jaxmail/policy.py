@@ -30,6 +30,12 @@ Array = jax.Array
 Policy = tuple[Array, ...]
 
 
+def _one_game(game: MarkovGame) -> None:
+    """Refuses a batch of games (a message that says to vmap); other objects pass through."""
+    if isinstance(game, MarkovGame):
+        check_game(game)
+
+
 def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "policy") -> Policy:
     """Checks a policy against a game and returns it as a tuple in the game's dtype.
 
@@ -40,8 +46,7 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
       TypeError: an array has a dtype that is not real (complex, strings, float8).
       ValueError: naming the player and the worst violation; ``game`` is a batch of games.
     """
-    if isinstance(game, MarkovGame):
-        check_game(game)
+    _one_game(game)
     if isinstance(policy, (jax.Array, np.ndarray)) or not isinstance(policy, Sequence):
         raise ValueError(
             f"{name}: expected a tuple of {game.num_players} arrays of shape [S, A_i], got "
@@ -85,6 +90,7 @@ def check_player(game: MarkovGame, player: int) -> int:
 
 def uniform_policy(game: MarkovGame) -> Policy:
     """Every player uniform over its actions: ``pi_i[s, a] = 1 / A_i``; shapes ``[S, A_i]``."""
+    _one_game(game)
     return tuple(
         jnp.full((game.num_states, a), 1.0 / a, dtype=game.dtype) for a in game.num_actions
     )
@@ -103,6 +109,7 @@ def deterministic_policy(game: MarkovGame, actions: Sequence[Array]) -> Policy:
     Raises:
       ValueError: wrong count or shape, or (for concrete input) an index out of range.
     """
+    _one_game(game)
     if len(actions) != game.num_players:
         raise ValueError(
             f"actions: expected {game.num_players} arrays (one per player), got {len(actions)}"
@@ -136,6 +143,7 @@ def random_policy(key: Array, game: MarkovGame, *, concentration: float | Array 
 
     The key is consumed.
     """
+    _one_game(game)
     keys = jax.random.split(key, game.num_players)
     if isinstance(concentration, (int, float)) and concentration == 1.0:
         # Dirichlet(1) = normalised Exponential(1) draws; much cheaper to compile than gamma.
