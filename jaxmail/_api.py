@@ -33,14 +33,16 @@ def kernel(
     def decorate(fn: Callable) -> Callable:
         jitted = jax.jit(fn, static_argnames=tuple(static))
         signature = inspect.signature(fn)
+        param = signature.parameters.get("game")
+        typed = param is not None and param.annotation in ("MarkovGame", MarkovGame)
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             arguments = bound.arguments
             game = arguments.get("game")
-            if isinstance(game, MarkovGame):
-                check_game(game)
+            if isinstance(game, MarkovGame) or (typed and "game" in arguments):
+                check_game(game)  # one MarkovGame, not a batch and not another object
             if game is not None:
                 for name in policies:
                     if arguments.get(name) is not None:

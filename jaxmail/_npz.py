@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import socket
+import struct
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -115,8 +116,22 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, tag: str,
             os.remove(tmp)
 
 
-# Errors numpy and zipfile raise on a damaged archive or member.
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+# Errors numpy and zipfile raise on a damaged archive or member: a bad CRC or header, a flipped
+# compression-method or encryption flag (NotImplementedError, RuntimeError), a truncated struct,
+# a header whose shape asks for absurd memory.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    MemoryError,
+    OverflowError,
+)
 
 
 def load(

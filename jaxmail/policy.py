@@ -43,10 +43,11 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
     ``jit`` too. Values (rows are distributions, no NaN) are checked when the arrays are concrete.
 
     Raises:
-      TypeError: an array has a dtype that is not real (complex, strings, float8).
+      TypeError: ``game`` is not a :class:`MarkovGame`, or an array has a dtype that is not
+        real (complex, strings, float8).
       ValueError: naming the player and the worst violation; ``game`` is a batch of games.
     """
-    _one_game(game)
+    check_game(game)
     if isinstance(policy, (jax.Array, np.ndarray)) or not isinstance(policy, Sequence):
         raise ValueError(
             f"{name}: expected a tuple of {game.num_players} arrays of shape [S, A_i], got "
