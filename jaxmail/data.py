@@ -48,7 +48,8 @@ class Dataset:
     """Demonstrations: ``N`` trajectories of joint play, padded to ``T`` steps.
 
     Constructing one from arrays checks structure always and values when the arrays are concrete
-    (states and actions non-negative, weights finite and non-negative, at least one valid step).
+    (states and actions non-negative where masked in and within int32 everywhere, since the cast
+    to int32 would wrap them; weights finite and non-negative; at least one valid step).
     Ranges against a game are checked by :func:`check_dataset`, which every learner calls.
     Rebuilding from leaves (``vmap`` outputs, ``jax.tree_util``) skips the checks, so a batch of
     datasets is the same class with a leading axis on every leaf.
@@ -217,8 +218,9 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
 
     Raises:
       TypeError: ``data`` is not a :class:`Dataset`.
-      ValueError: the number of players differs, or a (masked-in) state or action is out of
-        range; the message names the first offending step ``(trajectory, step)``.
+      ValueError: the number of players differs, ``data`` or ``game`` is a batch, an index does
+        not fit int32, or a (masked-in) state or action is out of range (negative included); the
+        message names the first offending step ``(trajectory, step)``.
     """
     if not isinstance(data, Dataset):
         raise TypeError(f"{name}: expected a jaxmail.data.Dataset, got {type(data).__name__}")

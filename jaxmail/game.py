@@ -9,7 +9,13 @@ Shapes (DESIGN.md §1): ``n`` players, ``S`` states, ``A_i`` actions of player `
   recompile nor block ``vmap``.
 
 A batch of games is the same class with a leading axis on every leaf (``jax.vmap`` of a generator
-makes one); the size properties read the shapes of ONE game.
+makes one); ``game.batch_shape`` gives those axes (``()`` for one game). The size properties read
+the shapes of ONE game and raise on a batch, as do the kernels (:func:`check_game`): the message
+says to ``jax.vmap``. ``replace`` works on one game and on a batch.
+
+Input dtypes: real numbers (float16, bfloat16, float32, float64, integers, bool), cast to the
+default float dtype; probabilities are checked to a row-sum tolerance that follows the precision
+of the input dtype (:func:`input_probability_atol`). float8 and narrower are refused.
 """
 
 from __future__ import annotations

@@ -365,7 +365,7 @@ def test_a_damaged_file_loads_right_or_raises_naming_it(saved, data, tmp_path_fa
 # ---------------------------------------------------------------------------------------------
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=25)
 @given(data=st.data())
 def test_nash_gap_and_evaluate_match_the_oracle(data):
     S, acts = 2, (2, 2)  # one shape: one compilation of each kernel
