@@ -8,8 +8,9 @@ Each test draws ONE defect (or none) into otherwise valid input and checks:
   kernels agree with ``tests/reference.py`` (NumPy float64 loops) within the float64 bounds of
   ``helpers.value_atol``.
 
-Shapes are tiny and few (the numerical test uses one fixed shape), so each kernel compiles once
-per shape and the file runs in well under 30 s.
+Examples are derandomized (the same on every run). Shapes are tiny and few (the numerical test
+uses one fixed shape), so each kernel compiles once and the file stays within ~30 s on an idle
+2-core machine.
 """
 
 import os
@@ -30,6 +31,7 @@ FIELDS = ("transition", "reward", "initial", "discount")
 SETTINGS = settings(
     max_examples=40,
     deadline=None,
+    derandomize=True,  # the same examples on every run: no unseeded randomness in the suite
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -133,7 +135,10 @@ def test_a_game_is_built_exactly_when_its_input_is_valid(data):
         fields[field] = value
         error = _error(lambda: jm.MarkovGame(**fields))
         assert error is not None, f"accepted a game with {what}"
-        assert str(error).startswith(f"{field}: "), (what, str(error))
+        # The transition defines the action axes: when one of them changes, the reward is the
+        # field that no longer fits ("reward: shape ... disagrees with transition shape ...").
+        named = ("transition", "reward") if field == "transition" and "axis" in what else (field,)
+        assert str(error).startswith(tuple(f"{f}: " for f in named)), (what, str(error))
     else:
         game = jm.MarkovGame(**fields)
         for f in FIELDS:
