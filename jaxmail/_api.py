@@ -2,7 +2,8 @@
 
 A public kernel is compiled once per shape and static configuration (``jax.jit``), so that an
 eager call costs one dispatch rather than one per primitive. Before the compiled call, the
-arguments are checked eagerly where they are concrete: policies against the game (shapes always;
+arguments are checked eagerly where they are concrete: the game is ONE game (a batch of games is
+refused with a message that says to ``jax.vmap``), policies against the game (shapes always;
 rows are distributions when the values are known) and player indices. Inside a user's own
 ``jit``/``vmap`` the wrapper only checks structure and inlines the kernel.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 
+from jaxmail.game import MarkovGame, check_game
 from jaxmail.policy import check_player, check_policy
 
 
@@ -31,12 +33,16 @@ def kernel(
     def decorate(fn: Callable) -> Callable:
         jitted = jax.jit(fn, static_argnames=tuple(static))
         signature = inspect.signature(fn)
+        param = signature.parameters.get("game")
+        typed = param is not None and param.annotation in ("MarkovGame", MarkovGame)
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             arguments = bound.arguments
             game = arguments.get("game")
+            if isinstance(game, MarkovGame) or (typed and "game" in arguments):
+                check_game(game)  # one MarkovGame, not a batch and not another object
             if game is not None:
                 for name in policies:
                     if arguments.get(name) is not None:

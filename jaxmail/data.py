@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import _npz, checking
-from jaxmail.game import MarkovGame, _is_concrete
+from jaxmail.game import MarkovGame, _is_concrete, _numeric, batch_words, check_game, input_dtype
 from jaxmail.policy import check_policy
 
 Array = jax.Array
@@ -48,7 +48,8 @@ class Dataset:
     """Demonstrations: ``N`` trajectories of joint play, padded to ``T`` steps.
 
     Constructing one from arrays checks structure always and values when the arrays are concrete
-    (states and actions non-negative, weights finite and non-negative, at least one valid step).
+    (states and actions non-negative where masked in and within int32 everywhere, since the cast
+    to int32 would wrap them; weights finite and non-negative; at least one valid step).
     Ranges against a game are checked by :func:`check_dataset`, which every learner calls.
     Rebuilding from leaves (``vmap`` outputs, ``jax.tree_util``) skips the checks, so a batch of
     datasets is the same class with a leading axis on every leaf.
@@ -90,9 +91,14 @@ class Dataset:
         if _kind(mask) != "b":
             raise TypeError(f"mask: expected booleans, got dtype kind {_kind(mask)!r}")
         if _kind(weights) not in "fiu":
-            raise TypeError(f"weights: expected real numbers, got dtype kind {_kind(weights)!r}")
+            input_dtype("weights", weights)  # bfloat16 passes; complex, strings, float8 raise
+            if _kind(weights) == "b":
+                raise TypeError("weights: expected real numbers, got dtype kind 'b'")
         if all(_is_concrete(x) for x in (states, actions, mask, weights)):
             _check_values(np.asarray(states), np.asarray(actions), np.asarray(mask), weights)
+        for name, x in (("states", states), ("actions", actions)):
+            if _is_concrete(x):
+                _check_int32(name, np.asarray(x))
         object.__setattr__(self, "states", jnp.asarray(states, dtype=jnp.int32))
         object.__setattr__(self, "actions", jnp.asarray(actions, dtype=jnp.int32))
         object.__setattr__(self, "mask", jnp.asarray(mask, dtype=bool))
@@ -142,11 +148,25 @@ class Dataset:
         """A copy with some fields replaced (validated like a new dataset when concrete)."""
         return dataclasses.replace(self, **changes)
 
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading batch axes: ``()`` for one dataset, ``(B,)`` for a batch of ``B``."""
+        return tuple(
+            np.shape(self.states) if not hasattr(self.states, "shape") else self.states.shape
+        )[:-2]
+
     def __repr__(self) -> str:
-        samples = int(self.num_samples) if _is_concrete(self.mask) and self.mask.ndim == 2 else "?"
+        shapes = [getattr(getattr(self, f), "shape", None) for f in ("states", "actions")]
+        if any(s is None or len(s) < (2 if f == "states" else 3) for f, s in zip(_FIELDS, shapes)):
+            return f"Dataset(states={self.states!r}, ...)"  # leaves that are not arrays
+        batch = tuple(shapes[0][:-2])
+        prefix = f"batch_shape={batch}, " if batch else ""
+        mask = self.mask
+        concrete = isinstance(mask, (jax.Array, np.ndarray)) and _is_concrete(mask)
+        samples = int(np.sum(np.asarray(mask))) if concrete and not batch else "?"
         return (
-            f"Dataset(num_trajectories={self.num_trajectories}, horizon={self.horizon}, "
-            f"num_players={self.num_players}, num_samples={samples})"
+            f"Dataset({prefix}num_trajectories={shapes[0][-2]}, horizon={shapes[0][-1]}, "
+            f"num_players={shapes[1][-1]}, num_samples={samples})"
         )
 
 
@@ -158,8 +178,25 @@ def _float_dtype():
     return jnp.zeros(()).dtype
 
 
+_INT32 = np.iinfo(np.int32)
+
+
+def _check_int32(name: str, x: np.ndarray) -> None:
+    """Raises unless every entry of the integer array ``x`` fits int32 (checked before the cast,
+    which would wrap ``2**31 + 1`` to ``-2147483647``), masked steps included."""
+    if x.size == 0 or x.dtype.kind not in "iu":
+        return
+    bad = (x > _INT32.max) if x.dtype.kind == "u" else (x > _INT32.max) | (x < _INT32.min)
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name}: value {int(x[where])} at index {where} does not fit int32 "
+            f"[{_INT32.min}, {_INT32.max}]; {int(bad.sum())} such entries"
+        )
+
+
 def _check_values(states, actions, mask, weights) -> None:
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = _numeric(weights).astype(np.float64)
     if not np.all(np.isfinite(weights)):
         raise ValueError(f"weights: {int(np.sum(~np.isfinite(weights)))} entries are NaN or inf")
     if np.any(weights < 0):
@@ -181,11 +218,19 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
 
     Raises:
       TypeError: ``data`` is not a :class:`Dataset`.
-      ValueError: the number of players differs, or a (masked-in) state or action is out of
-        range; the message names the first offending step ``(trajectory, step)``.
+      ValueError: the number of players differs, ``data`` or ``game`` is a batch, an index does
+        not fit int32, or a (masked-in) state or action is out of range (negative included); the
+        message names the first offending step ``(trajectory, step)``.
     """
     if not isinstance(data, Dataset):
         raise TypeError(f"{name}: expected a jaxmail.data.Dataset, got {type(data).__name__}")
+    if isinstance(game, MarkovGame):
+        check_game(game)
+    if data.batch_shape:
+        raise ValueError(
+            f"{name}: expected one dataset [N, T], got states {tuple(data.states.shape)}: "
+            f"{batch_words(data.batch_shape).replace('games', 'datasets')}"
+        )
     if data.num_players != game.num_players:
         raise ValueError(
             f"{name}: actions have {data.num_players} players, the game has {game.num_players}"
@@ -194,7 +239,10 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
         raise ValueError(f"{name}: expected one dataset [N, T], got states {data.states.shape}")
     if all(_is_concrete(x) for x in (data.states, data.actions, data.mask)):
         states, actions, mask = (np.asarray(x) for x in (data.states, data.actions, data.mask))
-        bad = mask & (states >= game.num_states)
+        # A dataset rebuilt from leaves (jax.tree_util) skipped the constructor's checks.
+        _check_int32(f"{name}.states", states)
+        _check_int32(f"{name}.actions", actions)
+        bad = mask & ((states < 0) | (states >= game.num_states))
         if np.any(bad):
             k, t = np.argwhere(bad)[0]
             raise ValueError(
@@ -202,7 +250,7 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
                 f"(trajectory={k}, step={t})"
             )
         for i, a in enumerate(game.num_actions):
-            bad = mask & (actions[..., i] >= a)
+            bad = mask & ((actions[..., i] < 0) | (actions[..., i] >= a))
             if np.any(bad):
                 k, t = np.argwhere(bad)[0]
                 raise ValueError(
@@ -380,5 +428,17 @@ def save_dataset(path: str | os.PathLike, data: Dataset) -> None:
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Reads a dataset written by :func:`save_dataset` and validates it like a new one."""
-    return Dataset(**_npz.load(path, _FIELDS, tag=_FORMAT, kind="dataset"))
+    """Reads a dataset written by :func:`save_dataset` and validates it like a new one.
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      ValueError: the file is not a readable dataset file (a ``.npy``, empty, text or truncated
+        file, a missing field, another format), or the dataset it holds is invalid; the message
+        starts with the path.
+      TypeError: a field has the wrong dtype; the message starts with the path.
+    """
+    fields = _npz.load(path, _FIELDS, tag=_FORMAT, kind="dataset")
+    try:
+        return Dataset(**fields)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{os.fspath(path)}: {e}") from e

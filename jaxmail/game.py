@@ -9,7 +9,13 @@ Shapes (DESIGN.md §1): ``n`` players, ``S`` states, ``A_i`` actions of player `
   recompile nor block ``vmap``.
 
 A batch of games is the same class with a leading axis on every leaf (``jax.vmap`` of a generator
-makes one); the size properties read the shapes of ONE game.
+makes one); ``game.batch_shape`` gives those axes (``()`` for one game). The size properties read
+the shapes of ONE game and raise on a batch, as do the kernels (:func:`check_game`): the message
+says to ``jax.vmap``. ``replace`` works on one game and on a batch.
+
+Input dtypes: real numbers (float16, bfloat16, float32, float64, integers, bool), cast to the
+default float dtype; probabilities are checked to a row-sum tolerance that follows the precision
+of the input dtype (:func:`input_probability_atol`). float8 and narrower are refused.
 """
 
 from __future__ import annotations
@@ -29,25 +35,72 @@ Array = jax.Array
 _FIELDS = ("transition", "reward", "initial", "discount")
 
 
+# Input dtypes the constructors accept for probabilities and rewards (the game itself is cast to
+# float32, or float64 under jax_enable_x64). Narrower floats (float8 and below) are refused:
+# their relative precision (eps >= 2**-3) cannot tell a distribution from a mistake.
+SUPPORTED_DTYPES = "float16, bfloat16, float32, float64, integer or bool"
+
+
+def input_dtype(name: str, x: Any) -> np.dtype:
+    """The NumPy dtype of ``x``, after checking that it is a supported real dtype.
+
+    Raises:
+      TypeError: naming ``name``, the dtype and the supported ones (complex, strings, objects,
+        float8 and narrower).
+    """
+    dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+    if jnp.issubdtype(dtype, jnp.floating):
+        if jnp.finfo(dtype).bits < 16:
+            raise TypeError(
+                f"{name}: dtype {dtype.name} is too narrow for probabilities and rewards "
+                f"(eps {float(jnp.finfo(dtype).eps):g}); supported: {SUPPORTED_DTYPES}"
+            )
+        return dtype
+    if dtype.kind not in "iub":
+        raise TypeError(
+            f"{name}: expected a real numeric array, got dtype kind {dtype.kind!r} "
+            f"({dtype.name}); supported: {SUPPORTED_DTYPES}"
+        )
+    return dtype
+
+
 def probability_atol(dtype: Any) -> float:
     """The tolerance to which rows of probabilities must sum to one, for a float dtype.
 
-    ``1e-4`` for 16/32-bit floats (a float32 Dirichlet row over 1000 entries is off by ~1e-5),
-    ``1e-8`` for float64.
+    ``1e-4`` for float32 (a float32 Dirichlet row over 1000 entries is off by ~1e-5), ``1e-8``
+    for float64. Narrower floats get :func:`input_probability_atol`'s per-row bound.
     """
     return 1e-8 if jnp.dtype(dtype) == jnp.float64 else 1e-4
 
 
 def input_probability_atol(x: Any, dtype: Any) -> float:
-    """:func:`probability_atol` of ``dtype``, or of ``x``'s own float dtype where less precise.
+    """The row-sum tolerance for probabilities ``x`` ``[..., K]`` checked for a ``dtype`` game.
 
-    Float32 probabilities (a game saved without ``jax_enable_x64``) sum to 1 only to ~1e-7, so
-    checking them for a float64 game with the float64 tolerance would reject valid data.
+    :func:`probability_atol` of ``dtype``, or of ``x``'s own float dtype where that is less
+    precise: float32 probabilities (a game saved without ``jax_enable_x64``) sum to 1 only to
+    ~1e-7, so checking them for a float64 game with the float64 tolerance would reject valid data.
+
+    For float16 and bfloat16 input (``eps`` = 2**-10 and 2**-7), a row normalised in that dtype
+    (``K - 1`` additions for the sum, one division per entry, each off by at most ``eps / 2``
+    relative) sums to 1 only within ``(K + 1) eps / 2 <= K eps``; the tolerance is
+    ``max(1e-4, K eps)``, so it grows with the row length ``K`` as the rounding error does.
     """
     x_dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
-    if x_dtype.kind == "f" and x_dtype.itemsize < jnp.dtype(dtype).itemsize:
-        return max(probability_atol(dtype), probability_atol(x_dtype))
-    return probability_atol(dtype)
+    atol = probability_atol(dtype)
+    if jnp.issubdtype(x_dtype, jnp.floating) and jnp.finfo(x_dtype).bits < jnp.finfo(dtype).bits:
+        atol = max(atol, probability_atol(x_dtype))
+        eps = float(jnp.finfo(x_dtype).eps)
+        if eps > float(jnp.finfo(jnp.float32).eps):
+            atol = max(atol, max(int(np.shape(x)[-1]) if np.ndim(x) else 1, 1) * eps)
+    return atol
+
+
+def _numeric(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array NumPy's reductions handle (bfloat16 widened exactly to float32)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "V" and jnp.issubdtype(x.dtype, jnp.floating):
+        return x.astype(np.float32)
+    return x
 
 
 def _is_concrete(x: Any) -> bool:
@@ -76,7 +129,7 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
       atol: allowed ``|sum - 1|`` per row; also the allowed negative excursion of an entry.
       index_names: optional description of the leading indices for the message.
     """
-    x = np.asarray(x)  # native dtype: no float64 copy of a large tensor
+    x = _numeric(x)  # native dtype: no float64 copy of a large tensor
     _check_finite(name, x)
     if x.shape[-1] == 0:
         raise ValueError(f"{name}: the last axis is empty (shape {x.shape}); no distribution")
@@ -111,8 +164,14 @@ class MarkovGame:
     even under ``jit``/``vmap``; values (probabilities, ``discount`` range, NaN/inf) whenever the
     arrays are concrete. Nothing is repaired: bad input raises ``ValueError`` naming the field and
     the worst violation. Leaves are cast to the default float dtype (float32, or float64 when
-    ``jax_enable_x64`` is on). Rebuilding from leaves (``jax.tree_util``, ``vmap`` outputs)
-    skips validation, which is what lets a batch of games carry a leading axis.
+    ``jax_enable_x64`` is on); float16 and bfloat16 input is accepted with row-sum tolerances
+    that follow its precision (:func:`input_probability_atol`). Rebuilding from leaves
+    (``jax.tree_util``, ``vmap`` outputs) skips validation, which is what lets a batch of games
+    carry a leading axis.
+
+    A batch of games has ``batch_shape`` ``(B, ...)`` (the shape of ``discount``, a scalar for
+    one game): the size properties and the kernels refuse it and say to use ``jax.vmap``;
+    :meth:`replace` works on it.
 
     Attributes:
       transition: ``[S, A_1, ..., A_n, S]`` transition probabilities ``P[s, a, s']``.
@@ -136,20 +195,12 @@ class MarkovGame:
     discount: Array
 
     def __post_init__(self):
-        dtype = _float_dtype()
+        fields = _validated({f: getattr(self, f) for f in _FIELDS}, batch_shape=())
         for name in _FIELDS:
-            value = getattr(self, name)
-            kind = np.asarray(value).dtype.kind if _is_concrete(value) else value.dtype.kind
-            if kind not in "fiub":
-                raise TypeError(f"{name}: expected a real numeric array, got dtype kind {kind!r}")
-        _check_structure(self)
-        if all(_is_concrete(getattr(self, f)) for f in _FIELDS):
-            _check_values(self)
+            object.__setattr__(self, name, fields[name])
         from jaxmail import checking  # traced values: checked mode only (checking imports game)
 
         checking.check_game(self)
-        for name in _FIELDS:
-            object.__setattr__(self, name, jnp.asarray(getattr(self, name), dtype=dtype))
 
     # -- pytree protocol: rebuilding from leaves does not re-validate. --
     def tree_flatten(self):
@@ -163,20 +214,35 @@ class MarkovGame:
             object.__setattr__(obj, name, value)
         return obj
 
-    # -- sizes, read from shapes (valid on one game, not on a batch). --
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading batch axes: ``()`` for one game, ``(B,)`` for a batch of ``B`` games.
+
+        Read from ``discount``, which is a scalar for one game.
+        """
+        return _shape(self.discount)
+
+    def _one(self, what: str) -> None:
+        if self.batch_shape:
+            raise ValueError(f"{what} is defined for one game; {batch_words(self.batch_shape)}")
+
+    # -- sizes, read from shapes (one game; a batch raises). --
     @property
     def num_players(self) -> int:
         """``n``."""
+        self._one("num_players")
         return self.reward.shape[0]
 
     @property
     def num_states(self) -> int:
         """``S``."""
+        self._one("num_states")
         return self.transition.shape[0]
 
     @property
     def num_actions(self) -> tuple[int, ...]:
         """``(A_1, ..., A_n)``."""
+        self._one("num_actions")
         return tuple(self.transition.shape[1:-1])
 
     @property
@@ -189,16 +255,42 @@ class MarkovGame:
         return self.transition.dtype
 
     def replace(self, **changes) -> MarkovGame:
-        """A copy with some fields replaced (validated like a new game)."""
+        """A copy with some fields replaced (validated like a new game).
+
+        On a batch of games (``batch_shape`` ``(B, ...)``) a new field has either the batched
+        shape ``(B, ..., *one_game_shape)`` or the shape of one game's field, which is then
+        shared by every game (``batch.replace(discount=0.5)``).
+
+        Raises:
+          TypeError: an unknown field name.
+          ValueError: as the constructor, naming the field.
+        """
+        unknown = sorted(set(changes) - set(_FIELDS))
+        if unknown:
+            raise TypeError(f"replace() got an unexpected keyword argument {unknown[0]!r}")
         fields = {f: getattr(self, f) for f in _FIELDS}
-        fields.update(changes)
-        return MarkovGame(**fields)
+        batch = self.batch_shape
+        if not batch:
+            fields.update(changes)
+            return MarkovGame(**fields)
+        for name, value in changes.items():
+            old, new = _shape(fields[name]), _shape(value)
+            one = old[len(batch) :]
+            if new == one and new != old:
+                value = jnp.broadcast_to(jnp.asarray(value), old)  # one value for every game
+            elif new[: len(batch)] != batch or len(new) != len(old):
+                raise ValueError(
+                    f"{name}: for {batch_words(batch, advice=False)} expected shape {old} "
+                    f"(one per game) or {one} (shared), got shape {new}"
+                )
+            fields[name] = value
+        return MarkovGame.tree_unflatten(None, tuple(_validated(fields, batch).values()))
 
     def __repr__(self) -> str:
         shape = getattr(self.transition, "shape", None)
         if shape is None or len(shape) < 2:
             return f"MarkovGame(transition={self.transition!r}, ...)"
-        batch = tuple(getattr(self.discount, "shape", ()))  # leading axes of a batch of games
+        batch = self.batch_shape  # leading axes of a batch of games
         shape = shape[len(batch) :]
         prefix = f"batch_shape={batch}, " if batch else ""
         return (
@@ -207,12 +299,66 @@ class MarkovGame:
         )
 
 
+def batch_words(batch_shape: tuple[int, ...], *, advice: bool = True) -> str:
+    """``"a batch of 16 games (batch_shape (16,)): use jax.vmap ..."`` for error messages."""
+    size = int(np.prod(batch_shape))
+    words = f"a batch of {size} games (batch_shape {tuple(batch_shape)})"
+    if advice:
+        words += ": use jax.vmap to apply a one-game function to every game"
+    return words
+
+
+def check_game(game: Any, *, name: str = "game") -> MarkovGame:
+    """Returns ``game`` if it is ONE :class:`MarkovGame`; the kernels call it first.
+
+    Raises:
+      TypeError: ``game`` is not a :class:`MarkovGame`.
+      ValueError: ``game`` is a batch (non-empty ``batch_shape``); the message says to vmap.
+    """
+    if not isinstance(game, MarkovGame):
+        raise TypeError(f"{name}: expected a jaxmail.MarkovGame, got {type(game).__name__}")
+    if game.batch_shape:
+        raise ValueError(
+            f"{name}: this function takes one game; got {batch_words(game.batch_shape)}"
+        )
+    return game
+
+
 def _shape(x) -> tuple[int, ...]:
     return tuple(np.shape(x)) if not hasattr(x, "shape") else tuple(x.shape)
 
 
-def _check_structure(game: MarkovGame) -> None:
-    P, R, mu0, gamma = (_shape(getattr(game, f)) for f in _FIELDS)
+def _validated(fields: dict[str, Any], batch_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Checks dtypes, structure and (when concrete) values; returns the fields cast to float."""
+    dtype = _float_dtype()
+    for name in _FIELDS:
+        input_dtype(name, fields[name])
+    k = len(batch_shape)
+    shapes = {}
+    for name in _FIELDS:
+        shape = _shape(fields[name])
+        if shape[:k] != tuple(batch_shape):
+            raise ValueError(
+                f"{name}: expected the leading axes {tuple(batch_shape)} of "
+                f"{batch_words(batch_shape, advice=False)}, got shape {shape}"
+            )
+        shapes[name] = shape[k:]
+    _check_structure(*(shapes[f] for f in _FIELDS))
+    if all(_is_concrete(fields[f]) for f in _FIELDS):
+        if k == 0:
+            _check_values(*(fields[f] for f in _FIELDS))
+        else:
+            arrays = {f: _numeric(fields[f]) for f in _FIELDS}
+            for b in np.ndindex(*batch_shape):
+                try:
+                    _check_values(*(arrays[f][b] for f in _FIELDS))
+                except ValueError as e:
+                    raise ValueError(f"{e} (in game {b} of the batch)") from e
+    return {name: jnp.asarray(fields[name], dtype=dtype) for name in _FIELDS}
+
+
+def _check_structure(P, R, mu0, gamma) -> None:
+    """Shapes of one game's ``transition, reward, initial, discount``."""
     if len(P) < 3:
         raise ValueError(
             f"transition: expected shape [S, A_1, ..., A_n, S] with n >= 1, got shape {P}"
@@ -241,14 +387,15 @@ def _check_structure(game: MarkovGame) -> None:
         raise ValueError(f"discount: expected a scalar, got shape {gamma}")
 
 
-def _check_values(game: MarkovGame) -> None:
+def _check_values(transition, reward, initial, discount) -> None:
+    """Values of one game (concrete arrays)."""
     dtype = _float_dtype()
-    atol = input_probability_atol(game.transition, dtype)
-    check_distributions("transition", np.asarray(game.transition), atol=atol, index_names="s, a")
-    _check_finite("reward", np.asarray(game.reward))
-    atol = input_probability_atol(game.initial, dtype)
-    check_distributions("initial", np.asarray(game.initial, dtype=np.float64), atol=atol)
-    gamma = float(np.asarray(game.discount))
+    atol = input_probability_atol(transition, dtype)
+    check_distributions("transition", transition, atol=atol, index_names="s, a")
+    _check_finite("reward", _numeric(reward))
+    atol = input_probability_atol(initial, dtype)
+    check_distributions("initial", _numeric(initial).astype(np.float64), atol=atol)
+    gamma = float(_numeric(discount))
     if not np.isfinite(gamma) or not 0.0 <= gamma < 1.0:
         raise ValueError(f"discount: must lie in [0, 1), got {gamma}")
     # A discount that rounds to 1 in the working dtype makes I - gamma P singular.
@@ -267,19 +414,39 @@ _FORMAT = "jaxmail.MarkovGame/1"
 
 
 def save_game(path: str | os.PathLike, game: MarkovGame) -> None:
-    """Writes one game to ``path`` as ``.npz`` (no pickle), atomically.
+    """Writes one game to ``path`` as ``.npz`` (no pickle), atomically and durably.
 
     The file holds the four tensors and a format tag. A partly written file never appears under
-    ``path``: the data goes to a temporary file in the same folder that is then renamed.
+    ``path``: the data goes to a temporary file in the same folder that is synced to disk and
+    then renamed; temporary files that killed writers left in that folder are removed. The file
+    follows the umask (``0o644`` under umask ``022``).
+
+    Raises:
+      ValueError: ``path`` does not end in ``.npz``, or ``game`` is a batch.
     """
     if not os.fspath(path).endswith(".npz"):
         raise ValueError(f"path: a game file must end in .npz, got {os.fspath(path)!r}")
     if np.ndim(game.discount) != 0:
-        raise ValueError("game: save_game writes one game; got a batch (discount is not a scalar)")
+        raise ValueError(
+            f"game: save_game writes one game; got a batch (discount is not a scalar): "
+            f"{batch_words(_shape(game.discount))}"
+        )
     arrays = {f: np.asarray(getattr(game, f)) for f in _FIELDS}
     _npz.save(path, arrays, tag=_FORMAT, kind="game")
 
 
 def load_game(path: str | os.PathLike) -> MarkovGame:
-    """Reads a game written by :func:`save_game` and validates it like a new one."""
-    return MarkovGame(**_npz.load(path, _FIELDS, tag=_FORMAT, kind="game"))
+    """Reads a game written by :func:`save_game` and validates it like a new one.
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      ValueError: the file is not a readable game file (a ``.npy``, empty, text or truncated
+        file, a missing field, another format), or the game it holds is invalid; the message
+        starts with the path.
+      TypeError: a field has a dtype a game cannot have; the message starts with the path.
+    """
+    fields = _npz.load(path, _FIELDS, tag=_FORMAT, kind="game")
+    try:
+        return MarkovGame(**fields)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{os.fspath(path)}: {e}") from e

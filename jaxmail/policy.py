@@ -12,20 +12,29 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import checking
-from jaxmail.game import _is_concrete, check_distributions, input_probability_atol
-
-if TYPE_CHECKING:
-    from jaxmail.game import MarkovGame
+from jaxmail.game import (
+    MarkovGame,
+    _is_concrete,
+    check_distributions,
+    check_game,
+    input_dtype,
+    input_probability_atol,
+)
 
 Array = jax.Array
 Policy = tuple[Array, ...]
+
+
+def _one_game(game: MarkovGame) -> None:
+    """Refuses a batch of games (a message that says to vmap); other objects pass through."""
+    if isinstance(game, MarkovGame):
+        check_game(game)
 
 
 def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "policy") -> Policy:
@@ -35,8 +44,11 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
     ``jit`` too. Values (rows are distributions, no NaN) are checked when the arrays are concrete.
 
     Raises:
-      ValueError: naming the player and the worst violation.
+      TypeError: ``game`` is not a :class:`MarkovGame`, or an array has a dtype that is not
+        real (complex, strings, float8).
+      ValueError: naming the player and the worst violation; ``game`` is a batch of games.
     """
+    check_game(game)
     if isinstance(policy, (jax.Array, np.ndarray)) or not isinstance(policy, Sequence):
         raise ValueError(
             f"{name}: expected a tuple of {game.num_players} arrays of shape [S, A_i], got "
@@ -54,6 +66,7 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
             raise ValueError(
                 f"{name}[{i}]: expected shape [S, A_{i}] = {(game.num_states, a)}, got {shape}"
             )
+        input_dtype(f"{name}[{i}]", p)
         if _is_concrete(p):
             check_distributions(
                 f"{name}[{i}]",
@@ -81,6 +94,7 @@ def check_player(game: MarkovGame, player: int) -> int:
 
 def uniform_policy(game: MarkovGame) -> Policy:
     """Every player uniform over its actions: ``pi_i[s, a] = 1 / A_i``; shapes ``[S, A_i]``."""
+    _one_game(game)
     return tuple(
         jnp.full((game.num_states, a), 1.0 / a, dtype=game.dtype) for a in game.num_actions
     )
@@ -99,6 +113,7 @@ def deterministic_policy(game: MarkovGame, actions: Sequence[Array]) -> Policy:
     Raises:
       ValueError: wrong count or shape, or (for concrete input) an index out of range.
     """
+    _one_game(game)
     if len(actions) != game.num_players:
         raise ValueError(
             f"actions: expected {game.num_players} arrays (one per player), got {len(actions)}"
@@ -133,6 +148,7 @@ def random_policy(key: Array, game: MarkovGame, *, concentration: float | Array 
 
     The key is consumed.
     """
+    _one_game(game)
     keys = jax.random.split(key, game.num_players)
     if isinstance(concentration, (int, float)) and concentration == 1.0:
         # Dirichlet(1) = normalised Exponential(1) draws; much cheaper to compile than gamma.

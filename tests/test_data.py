@@ -212,3 +212,79 @@ def test_bad_datasets_raise(setting):
         jd.sample_demonstrations(
             jax.random.key(0), game, jm.uniform_policy(game), num_trajectories=2, horizon=0
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer ranges (issue 13, item 9) and printing (item 21).
+# ---------------------------------------------------------------------------------------------
+
+BIG = 2**31 + 1  # wraps to -2147483647 when cast to int32
+
+
+def test_indices_beyond_int32_are_rejected_before_the_cast(setting):
+    *_, game = setting
+    states = np.zeros((2, 3), np.int64)
+    states[1, 2] = BIG
+    with pytest.raises(
+        ValueError, match=r"states: value 2147483649 at index \(1, 2\) does not fit"
+    ):
+        _dataset(states=states)
+    actions = np.zeros((2, 3, 2), np.int64)
+    actions[0, 1, 1] = -(2**40)
+    with pytest.raises(ValueError, match="actions: negative value"):
+        _dataset(actions=actions)
+    actions[0, 1, 1] = BIG
+    with pytest.raises(ValueError, match=r"actions: value 2147483649 at index \(0, 1, 1\)"):
+        _dataset(actions=actions)
+    unsigned = np.zeros((2, 3), np.uint64)
+    unsigned[0, 0] = 2**63
+    with pytest.raises(ValueError, match="states: value 9223372036854775808 at index"):
+        _dataset(states=unsigned)
+    # A masked-out (padding) entry must also fit: the cast would wrap it all the same.
+    with pytest.raises(ValueError, match="does not fit int32"):
+        _dataset(states=states, mask=np.array([[1, 1, 1], [1, 1, 0]], bool))
+    # The largest int32 passes the constructor; check_dataset then finds it out of range.
+    states[1, 2] = 2**31 - 1
+    with pytest.raises(ValueError, match=r"state 2147483647 out of range \[0, 5\)"):
+        jd.check_dataset(game, _dataset(states=states))
+
+
+def test_check_dataset_and_cloning_reject_wrapped_or_negative_leaves(setting):
+    """A dataset rebuilt from leaves skips the constructor; check_dataset must still refuse it."""
+    *_, game = setting
+    good = _dataset()
+    wrapped = np.asarray(np.array([[0, 0, BIG], [0, 0, 0]], np.int64).astype(np.int32))
+    assert wrapped[0, 2] == -2147483647  # what the unchecked cast produces
+    bad = jd.Dataset.tree_unflatten(None, (wrapped, good.actions, good.mask, good.weights))
+    with pytest.raises(ValueError, match=r"state -2147483647 out of range \[0, 5\)"):
+        jd.check_dataset(game, bad)
+    with pytest.raises(ValueError, match=r"data: state -2147483647 out of range"):
+        jm.imitation.behavior_cloning(game, bad)
+    actions = np.zeros((2, 3, 2), np.int32)
+    actions[1, 0, 0] = -1
+    bad = jd.Dataset.tree_unflatten(None, (good.states, actions, good.mask, good.weights))
+    with pytest.raises(ValueError, match=r"action -1 of player 0 out of range \[0, 2\)"):
+        jd.check_dataset(game, bad)
+    with jax.enable_x64(True):  # int64 leaves survive only under x64
+        big = np.zeros((2, 3), np.int64)
+        big[0, 0] = BIG
+        bad = jd.Dataset.tree_unflatten(None, (big, good.actions, good.mask, good.weights))
+        with pytest.raises(ValueError, match="data.states: value 2147483649 at index"):
+            jd.check_dataset(game, bad)
+
+
+def test_repr_of_datasets_whose_leaves_are_not_arrays(setting):
+    data = _dataset()
+    assert repr(data) == "Dataset(num_trajectories=2, horizon=3, num_players=2, num_samples=6)"
+    shapes = jax.eval_shape(lambda: data)
+    assert repr(shapes) == "Dataset(num_trajectories=2, horizon=3, num_players=2, num_samples=?)"
+    nothing = jax.tree_util.tree_map(lambda x: None, data, is_leaf=lambda x: x is None)
+    assert repr(nothing) == "Dataset(states=None, ...)"
+    batch = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), data, data)
+    assert repr(batch) == (
+        "Dataset(batch_shape=(2,), num_trajectories=2, horizon=3, num_players=2, num_samples=?)"
+    )
+    assert batch.batch_shape == (2,) and data.batch_shape == ()
+    *_, game = setting
+    with pytest.raises(ValueError, match=r"data: expected one dataset .*a batch of 2 datasets"):
+        jd.check_dataset(game, batch)

@@ -269,3 +269,136 @@ def test_replaced_game_gives_the_reference_values(x64):
     np.testing.assert_allclose(
         jm.values(game, policy), ref.values(P, R, 0.6, policy), rtol=0, atol=1e-9 / (1 - 0.6)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches of games (issue 13, items 10 and 18).
+# ---------------------------------------------------------------------------------------------
+
+
+def _stack(games):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *games)
+
+
+def _games(count, S=3, acts=(2, 2)):
+    return [h.make_game(*h.instance(seed, S, acts)[:3], 0.9) for seed in range(count)]
+
+
+def test_a_batch_knows_it_is_a_batch():
+    one = _games(1)[0]
+    batch = _stack(_games(16))
+    assert one.batch_shape == () and batch.batch_shape == (16,)
+    grid = jax.tree_util.tree_map(lambda x: x.reshape((4, 4) + x.shape[1:]), batch)
+    assert grid.batch_shape == (4, 4)
+    for name in ("num_players", "num_states", "num_actions", "num_joint_actions"):
+        with pytest.raises(ValueError, match=r"^num_\w+ is defined for one game; a batch of 16 "):
+            getattr(batch, name)
+        with pytest.raises(ValueError, match=r"a batch of 16 games \(batch_shape \(4, 4\)\)"):
+            getattr(grid, name)
+    # Under vmap the function sees one game, and the properties work.
+    sizes = jax.vmap(lambda g: jnp.asarray(g.num_states * g.num_players))(batch)
+    np.testing.assert_array_equal(sizes, np.full(16, 3 * 2))
+    assert repr(batch).startswith("MarkovGame(batch_shape=(16,), num_players=2, num_states=3,")
+
+
+@pytest.mark.parametrize("size", [4, 3])  # 4 = a "4-player" reading; 3 = S, broadcasts silently
+def test_kernels_refuse_a_batch_and_say_vmap(size):
+    batch = _stack(_games(size))
+    one = _games(1)[0]
+    policy = jm.uniform_policy(one)
+    pattern = rf"^game: this function takes one game; got a batch of {size} games .*jax\.vmap"
+    for call in (
+        lambda: jm.nash_gap(batch, policy),
+        lambda: jm.evaluate(batch, policy),
+        lambda: jm.values(batch, policy),
+        lambda: jm.best_response(batch, policy, 0),
+        lambda: jm.uniform_policy(batch),
+        lambda: jm.check_policy(batch, policy),
+        lambda: jm.data.check_dataset(batch, _one_dataset()),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            call()
+
+
+def _one_dataset():
+    return jm.data.Dataset(
+        states=np.zeros((1, 2), np.int32),
+        actions=np.zeros((1, 2, 2), np.int32),
+        mask=np.ones((1, 2), bool),
+        weights=np.ones((1, 2)),
+    )
+
+
+def test_replace_works_on_a_batch():
+    games = _games(4)
+    batch = _stack(games)
+    shared = batch.replace(discount=0.5)  # one value for every game
+    assert shared.batch_shape == (4,) and shared.discount.dtype == jnp.float32
+    np.testing.assert_array_equal(shared.discount, np.full(4, 0.5, np.float32))
+    assert shared.transition is batch.transition  # untouched leaves are shared
+    each = batch.replace(discount=jnp.array([0.1, 0.2, 0.3, 0.4]))
+    expected = _stack([g.replace(discount=d) for g, d in zip(games, [0.1, 0.2, 0.3, 0.4])])
+    for a, b in zip(jax.tree_util.tree_leaves(each), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_array_equal(a, b)
+    rewards = batch.replace(reward=-games[0].reward)
+    np.testing.assert_array_equal(rewards.reward, np.stack([-games[0].reward] * 4))
+    # Validated like new games: the bad game is named.
+    with pytest.raises(
+        ValueError, match=r"discount: must lie in \[0, 1\), got 1.5 \(in game \(2,\)"
+    ):
+        batch.replace(discount=jnp.array([0.1, 0.2, 1.5, 0.4]))
+    P = np.array(batch.transition)
+    P[1, 0, 1, 0] += 0.1
+    with pytest.raises(ValueError, match=r"transition: rows must sum to 1.*\(in game \(1,\)"):
+        batch.replace(transition=P)
+    with pytest.raises(ValueError, match=r"discount: for a batch of 4 games .* got shape \(3,\)"):
+        batch.replace(discount=jnp.ones(3) / 2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'gamma'"):
+        batch.replace(gamma=0.5)
+    # Under jit (traced values): the structure is checked, the values trusted.
+    out = jax.jit(lambda b, d: b.replace(discount=d))(batch, jnp.full(4, 0.7))
+    np.testing.assert_allclose(out.discount, 0.7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Narrow float input (issue 13, item 12).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_float16_and_bfloat16_input_is_accepted_with_its_own_tolerance():
+    P, R, mu0, _ = h.instance(6, 3, (2, 3))
+    for dtype in (jnp.float16, jnp.bfloat16):
+        game = jm.MarkovGame(
+            transition=jnp.asarray(P, dtype),
+            reward=jnp.asarray(R, dtype),
+            initial=jnp.asarray(mu0, dtype),
+            discount=jnp.asarray(0.9, dtype),
+        )
+        assert game.dtype == jnp.float32
+        # The narrow values, cast exactly to float32 (both are subsets of float32).
+        np.testing.assert_array_equal(game.transition, jnp.asarray(P, dtype).astype(jnp.float32))
+    # 1/3 in float16 is 0.33325195, so three of them sum to 0.99975586: off by 2.4e-4, above
+    # float32's 1e-4 and below float16's K eps = 3 * 2**-10 = 2.9e-3.
+    third = np.full((1, 1, 3), 1 / 3, np.float16)
+    assert abs(float(third.astype(np.float64).sum()) - 1) > 1e-4
+    game = jm.MarkovGame(
+        transition=np.ones((1, 3, 1)), reward=np.zeros((1, 1, 3)), initial=np.ones(1), discount=0.5
+    )
+    policy = (third[0],)
+    assert jm.check_policy(game, policy)[0].dtype == jnp.float32
+    with pytest.raises(
+        ValueError, match=r"policy\[0\]: rows must sum to 1 within 0\.00292969; worst row \(s=0\)"
+    ):
+        jm.check_policy(game, (np.array([[0.3, 0.3, 0.3]], np.float16),))  # off by 0.1
+
+
+def test_float8_is_refused_naming_the_dtype():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    P, R, mu0, _ = h.instance(6, 3, (2, 3))
+    with pytest.raises(
+        TypeError,
+        match=r"transition: dtype float8_e4m3fn is too narrow .*supported: float16, bfloat16",
+    ):
+        jm.MarkovGame(
+            transition=P.astype(ml_dtypes.float8_e4m3fn), reward=R, initial=mu0, discount=0.9
+        )
