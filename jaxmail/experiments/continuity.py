@@ -1045,8 +1045,10 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
     classes = lemma4_row_classes(config, table)
     excluded = int(np.sum(classes["expert"]))
     text = (
-        "Lemma 4 (safe form, delta at (n-1) eps_BC, bounds scaled by the game's r_max) is tested "
-        "HELD OUT: delta is the larger of the adversarial estimate, which never sees the tested "
+        "Lemma 4 (safe form, delta at (n-1) eps_BC, bounds scaled by the game's r_max; the "
+        "unregularised pairing throughout: unregularised NashGap with the delta of unregularised "
+        "best responses, also for the QRE experts) is tested HELD OUT: delta is the larger of "
+        "the adversarial estimate, which never sees the tested "
         "policy, and the random envelope of the OTHER perturbed policies. "
     )
     if held.checked:
