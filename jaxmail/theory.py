@@ -20,12 +20,17 @@ Three kinds of quantity:
   the others' actions: :func:`perturbation_envelope` (the paper's estimator, a cumulative max
   over a sweep of policies) and :func:`adversarial_delta` (constructed deviations). Both are
   LOWER estimates of ``delta``: they report shifts that some admissible deviation attains.
+  :func:`soft_delta_upper_bound` is a certified UPPER bound on the continuity modulus of the
+  SOFT best responses of the entropy-regularised game (for the unregularised game the only
+  general upper bound is the trivial :data:`TRIVIAL_DELTA` ``= 2``). A lower estimate and an
+  upper bound together bracket ``delta``; the bracket's width is what is not known.
 * Freihaut et al.'s concentrability coefficient, exact in tabular games
   (:func:`concentrability`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -41,10 +46,12 @@ from jaxmail.best_response import METHODS, best_response_shift, induced_mdp, sol
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame, _is_concrete
 from jaxmail.policy import check_policy, random_policy
+from jaxmail.regularised import soft_best_response_shift
 
 Array = jax.Array
 
 CONSTANTS = ("proof", "statement")
+TRIVIAL_DELTA = 2.0  # an L1 distance between distributions is at most 2
 DELTA_FORMS = ("safe", "paper")
 
 _BISECTION_STEPS = 32  # mixing weights to 2**-32: below float32 and float64 rounding of costs
@@ -580,6 +587,143 @@ def _adversarial_delta(game, expert, epsilon, player, *, key, num_random, tol, m
         jnp.maximum(greedy_shift, uniform_shift),
         random_shift,
     )
+
+
+class SoftDeltaBound(NamedTuple):
+    """A certified upper bound on the soft continuity modulus (:func:`soft_delta_upper_bound`).
+
+    Attributes:
+      bound: ``[...]`` (the shape of ``epsilon``) ``>= delta^tau(eps)``, at most 2.
+      expert_shift: ``[n]`` the soft BR shift against the expert itself (0 at an exact
+        regularised equilibrium).
+      lipschitz: ``[]`` ``Omega = max_{i, s} Omega_i(s)`` (docstring).
+      min_occupancy: ``[]`` ``min_s d^E(s)`` less the occupancy rounding bound (0 when some
+        state counts as unvisited: then a deviation there is free).
+      converged: ``[]`` bool: the expert's soft best responses converged.
+    """
+
+    bound: Array
+    expert_shift: Array
+    lipschitz: Array
+    min_occupancy: Array
+    converged: Array
+
+
+def _binary_entropy(t):
+    return jax.scipy.special.entr(t) + jax.scipy.special.entr(1.0 - t)
+
+
+def entropy_continuity(distance: Array, num_outcomes: int) -> Array:
+    """A non-decreasing bound ``phi(c) >= |H(p) - H(q)|`` for ``||p - q||_1 <= c``.
+
+    Fannes-Audenaert: ``|H(p) - H(q)| <= T log(d - 1) + h(T)`` with ``T = ||p - q||_1 / 2``,
+    ``d`` outcomes and ``h`` the binary entropy; the right side increases on
+    ``[0, 1 - 1/d]`` up to ``log d``, the largest possible difference, which is used beyond.
+
+    Args:
+      distance: ``c`` in ``[0, 2]``, any shape.
+      num_outcomes: ``d >= 2`` (static).
+    """
+    t = jnp.clip(jnp.asarray(distance) / 2.0, 0.0, 1.0)
+    d = num_outcomes
+    below = t * np.log(d - 1) + _binary_entropy(jnp.minimum(t, 1.0 - 1.0 / d))
+    return jnp.where(t <= 1.0 - 1.0 / d, below, np.log(d))
+
+
+def soft_delta_upper_bound(
+    game: MarkovGame,
+    expert: Sequence[Array],
+    epsilon: Array,
+    *,
+    temperature: Array,
+    zero_sum: bool = False,
+) -> SoftDeltaBound:
+    """A certified UPPER bound on ``delta^tau(eps)``, the soft best responses' modulus.
+
+    ``delta^tau(eps) = max_i sup { E_{d^E} ||b_i(pi_-i) - E_i||_1 : E_{d^E} ||pi_-i - E_-i||_1
+    <= eps }`` with ``b_i(pi_-i)`` player ``i``'s (unique) soft best response in the
+    regularised game (:mod:`jaxmail.regularised`; the L1 distance of the others' JOINT action
+    distributions). Derivation, for one player ``i``, writing ``c(s) = ||pi_-i(.|s) -
+    E_-i(.|s)||_1`` (so ``sum_s d^E(s) c(s) <= eps``), ``b = b_i(pi_-i)``, ``b^E = b_i(E_-i)``,
+    ``Q, V`` and ``Q^E, V^E`` their soft values, ``W(s, a_i, a_-i) = R_i(s, a) + gamma
+    P(. | s, a) . V``:
+
+    1. Softmax is Lipschitz: ``d/dt softmax(x + t v) = (diag p - p p^T) v`` has L1 norm
+       ``E_p |v - E_p v| <= osc(v) / 2`` (``osc = max - min``), so ``||b(s) - b^E(s)||_1 <=
+       osc_a (Q(s, .) - Q^E(s, .)) / (2 tau)``.
+    2. ``Q(s, a_i) - Q^E(s, a_i) = sum_{a_-i} (pi_-i - E_-i)(a_-i | s) W(s, a_i, a_-i) + gamma
+       sum_{a_-i} E_-i(a_-i | s) P(. | s, a) . (V - V^E) - kappa tau (H(pi_-i(s)) -
+       H(E_-i(s)))``. The last term does not depend on ``a_i``. A zero-sum weight vector
+       meets ``|sum Delta W| <= ||Delta||_1 osc(W) / 2``; ``osc_{a_-i} W(s, a_i, .) <=
+       osc_{a_-i} R_i(s, a_i, .) + gamma TV_i(s) osc(V)`` with ``TV_i(s)`` the largest total
+       variation between ``P(. | s, a_i, a_-i)`` and ``P(. | s, a_i, a'_-i)``, and every soft
+       value lies in ``[(min R_i - kappa tau log C_i), (max R_i + tau log A_i)] / (1 - gamma)``
+       (``C_i = prod_{j != i} A_j``), so ``osc(V) <= (max R_i - min R_i + tau log A_i + kappa
+       tau log C_i) / (1 - gamma)``. Hence ``osc_a (Q - Q^E)(s, .) <= c(s) Omega_i(s) + 2 gamma
+       ||V - V^E||_inf``, ``Omega_i(s) = max_{a_i} osc_{a_-i} R_i(s, a_i, .) + gamma TV_i(s)
+       osc(V)``.
+    3. ``||V - V^E||_inf <= ||(T - T^E) V^E||_inf / (1 - gamma)`` (contraction), and
+       log-sum-exp is 1-Lipschitz in the sup norm, so with step 2's bounds
+       ``||V - V^E||_inf <= D = (m Omega / 2 + kappa tau phi(m)) / (1 - gamma)``, where
+       ``m = max_s c(s)``, ``Omega = max_s Omega_i(s)`` and ``phi`` the entropy continuity
+       bound (:func:`entropy_continuity`, ``C_i`` outcomes). The budget allows
+       ``c(s) <= min(2, eps / d^E(s))``, so ``m <= min(2, eps / d_min)`` (``m = 2`` if some
+       state is unvisited: a deviation there costs nothing).
+    4. Summing under ``d^E`` (``sum d^E = 1``, ``sum d^E c <= eps``) and adding the expert's own
+       shift (triangle inequality; 0 at an exact regularised equilibrium):
+       ``E_{d^E} ||b - E_i||_1 <= min(2, shift_i(E) + Omega eps / (2 tau) + gamma D / tau)``.
+
+    The bound is ``max_i`` of step 4. At ``eps = 0`` with every state visited it equals the
+    expert's own shift (so the bracket with any lower estimate has width 0 there); it grows
+    like ``eps / (tau (1 - gamma) d_min)`` and reaches the trivial 2 quickly in games with rare
+    states: a sup-norm argument cannot exploit the occupancy weighting beyond ``d_min``.
+
+    Args:
+      game: one game, ``n >= 2`` players.
+      expert: ``n`` arrays ``[S, A_i]``.
+      epsilon: budgets ``eps >= 0``, any shape (array leaf).
+      temperature: ``tau > 0`` (array leaf).
+      zero_sum: the ``"zero_sum"`` convention of the regularised game.
+
+    Returns:
+      A :class:`SoftDeltaBound`.
+
+    Raises:
+      ValueError: ``n < 2``.
+    """
+    if game.num_players < 2:
+        raise ValueError(
+            f"game: soft_delta_upper_bound needs n >= 2 players, got {game.num_players}"
+        )
+    expert = check_policy(game, expert, name="expert")
+    dtype, gamma = game.dtype, game.discount
+    tau = jnp.asarray(temperature, dtype)
+    epsilon = jnp.maximum(jnp.asarray(epsilon, dtype), 0.0)
+    kappa = 1.0 if zero_sum else 0.0
+    d_e = state_occupancy(game, expert)
+    own = soft_best_response_shift(
+        game, expert, expert, temperature=tau, zero_sum=zero_sum, occupancy=d_e
+    )
+    d_min = jnp.maximum(jnp.min(d_e) - default_zero_tol(dtype, gamma), 0.0)
+    s = game.num_states
+    bounds, omegas = [], []
+    for i, a_i in enumerate(game.num_actions):
+        c_i = int(np.prod([a for j, a in enumerate(game.num_actions) if j != i]))
+        r = jnp.moveaxis(game.reward[i], i + 1, 1).reshape(s, a_i, c_i)  # [S, A_i, C]
+        p = jnp.moveaxis(game.transition, i + 1, 1).reshape(s, a_i, c_i, s)  # [S, A_i, C, S]
+        tv = 0.5 * jnp.sum(jnp.abs(p[:, :, :, None] - p[:, :, None]), axis=-1)  # [S, A_i, C, C]
+        osc_v = (jnp.max(r) - jnp.min(r) + tau * np.log(a_i) + kappa * tau * np.log(c_i)) / (
+            1.0 - gamma
+        )
+        osc_r = jnp.max(r, axis=-1) - jnp.min(r, axis=-1)  # [S, A_i]
+        omega = jnp.max(osc_r + gamma * jnp.max(tv, axis=(-2, -1)) * osc_v)
+        m = jnp.where(d_min > 0, jnp.minimum(2.0, epsilon / jnp.where(d_min > 0, d_min, 1.0)), 2.0)
+        value_gap = (m * omega / 2.0 + kappa * tau * entropy_continuity(m, c_i)) / (1.0 - gamma)
+        total = own.shifts[i] + omega * epsilon / (2.0 * tau) + gamma * value_gap / tau
+        bounds.append(jnp.minimum(TRIVIAL_DELTA, total))
+        omegas.append(omega)
+    bound = functools.reduce(jnp.maximum, bounds)
+    return SoftDeltaBound(bound, own.shifts, jnp.max(jnp.stack(omegas)), d_min, own.converged)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ COLUMNS = [
     "concentrability",
     "dominance_margin",
     "set_tol",
+    "reward_bound",
     "noise_level",
     "bc_entropy",
     "bc_l2",
@@ -43,8 +44,11 @@ COLUMNS = [
     "nash_gap",
     "br_shift",
     "delta_paper",
+    "delta_held_out",
     "lemma4_safe",
     "lemma4_paper",
+    "lemma4_held_out",
+    "lemma4_paper_held_out",
     "converged",
 ]
 
@@ -220,7 +224,9 @@ def test_dominant_strategy_delta_is_zero(quick_run):
     # With delta = 0, Lemma 4 is Lemma 3: (2n - 1) eps_BC / (1 - gamma)^2.
     pol = results.select(dom, kind="perturbed")
     pol = {k: v[pol["dominance_margin"] > 2 * pol["set_tol"]] for k, v in pol.items()}
-    lemma3 = np.asarray(jm.theory.lemma3_bound(pol["eps_bc"], 2, config.discount))
+    lemma3 = np.asarray(
+        jm.theory.lemma3_bound(pol["eps_bc"], 2, config.discount, reward_bound=pol["reward_bound"])
+    )
     np.testing.assert_allclose(pol["lemma4_safe"], lemma3, rtol=1e-5)
 
 
@@ -233,8 +239,19 @@ def test_lemma4_columns_and_validity(quick_run):
     np.testing.assert_allclose(policies["eps"], (n - 1) * policies["eps_bc"], rtol=1e-6)
     np.testing.assert_array_equal(policies["delta_paper"], policies["delta"])
     np.testing.assert_array_equal(policies["lemma4_paper"], policies["lemma4_safe"])
-    expected = ((2 * n - 1) * policies["eps_bc"] + policies["delta"]) / (1 - gamma) ** 2
+    r_max = policies["reward_bound"]  # every bound scales with max |R|
+    expected = r_max * ((2 * n - 1) * policies["eps_bc"] + policies["delta"]) / (1 - gamma) ** 2
     np.testing.assert_allclose(policies["lemma4_safe"], expected, rtol=1e-5)
+    held = (
+        r_max * ((2 * n - 1) * policies["eps_bc"] + policies["delta_held_out"]) / (1 - gamma) ** 2
+    )
+    np.testing.assert_allclose(policies["lemma4_held_out"], held, rtol=1e-5)
+    # The held-out delta leaves the row's own policy out of the random envelope, so it is at
+    # most the in-sample one and at least the adversarial estimate (which never sees the row).
+    assert np.all(policies["delta_held_out"] <= policies["delta"] + 1e-7)
+    assert np.all(policies["delta_held_out"] >= policies["delta_adversarial"] - 1e-7)
+    learned = policies["kind"] != "perturbed"  # not in the random envelope: no difference
+    np.testing.assert_array_equal(policies["delta_held_out"][learned], policies["delta"][learned])
     # Lemma 4 with an estimated (lower) delta: holding means the estimate was large enough.
     slack = continuity.violation_tolerance(gamma)
     assert np.all(policies["nash_gap"] <= policies["lemma4_safe"] + slack)
@@ -308,3 +325,68 @@ def test_config_checks():
     assert config_type().discount == 0.9 and config_type.quick().discount == 0.5
     assert continuity.summary_epsilons(config_type.quick()) == [0.002, 0.05, 0.5]
     assert math.isclose(continuity.violation_tolerance(0.5), 2e-4)
+
+
+def _break(table, **columns):
+    out = {k: np.array(v, copy=True) for k, v in table.items()}
+    for name, fn in columns.items():
+        out[name] = fn(out)
+    return out
+
+
+def test_findings_kinds(quick_run):
+    config, table, _, _ = quick_run
+    found = continuity.findings(config, table)
+    assert [(f.evidence, f.in_sample) for f in found] == [
+        (True, False),  # Lemma 4 held out, live rows
+        (False, False),  # held out, bound above the ceiling
+        (True, False),  # paper form, n > 2 (untested in the quick run: n = 2 only)
+        (False, False),  # dominant-strategy rows
+        (False, True),  # in-sample rows
+        (True, False),  # Lemma 2 bracket
+        (True, False),  # strictly dominant delta = 0
+    ]
+    classes = continuity.lemma4_row_classes(config, table)
+    # Every policy row is the expert, a dominant-strategy row, or held out (live or vacuous).
+    assert found[0].checked + found[1].checked == int(classes["held_out"].sum())
+    assert found[0].checked > 0 and found[2].checked == 0
+    # Policy rows that are the expert: the 4 families x 3 seeds, at noise level 0.
+    assert int(classes["expert"].sum()) == 4 * 3
+
+
+def test_lemma4_finding_fails_with_a_too_small_delta(quick_run):
+    """A genuine failure: delta replaced by 0 (Lemma 3's bound) on games without dominance."""
+    config, table, _, _ = quick_run
+    gamma = config.discount
+    bad = _break(
+        table,
+        lemma4_held_out=lambda t: (
+            np.asarray(jm.theory.lemma4_bound(t["eps_bc"], 0.0, t["num_players"], gamma))
+            * t["reward_bound"]
+        ),
+    )
+    found = continuity.findings(config, bad)
+    assert found[0].violations > 0 and found[0].status == "failed"
+    summary = continuity.summarize(config, bad, "")
+    assert "FAILED on" in summary and "delta estimate is too low" in summary
+
+
+def test_findings_fail_on_violating_rows(quick_run):
+    config, table, _, _ = quick_run
+    policy = np.isin(table["kind"], continuity.POLICY_KINDS)
+    # The paper's form on n > 2: rows relabelled n = 3 with a bound of 0.
+    bad = _break(
+        table,
+        num_players=lambda t: np.where(t["family"] == "general", 3, t["num_players"]),
+        lemma4_paper_held_out=lambda t: np.where(policy, 0.0, np.nan),
+    )
+    found = continuity.findings(config, bad)
+    assert found[2].checked > 0 and found[2].violations > 0
+    # Lemma 2: a search that missed the attack reports the expert's own shift 2 gamma = 1.
+    lemma2 = (table["family"] == "lemma2") & (table["kind"] == "delta")
+    bad = _break(table, delta_adversarial=lambda t: np.where(lemma2, 1.0, t["delta_adversarial"]))
+    assert continuity.findings(config, bad)[5].status == "failed"
+    # Strict dominance with a nonzero delta estimate.
+    dom = table["family"] == "dominant"
+    bad = _break(table, delta=lambda t: np.where(dom, 0.5, t["delta"]))
+    assert continuity.findings(config, bad)[6].status == "failed"

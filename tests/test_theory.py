@@ -19,7 +19,7 @@ import pytest
 import reference as ref
 
 import jaxmail as jm
-from jaxmail import theory
+from jaxmail import regularised, theory
 from jaxmail.best_response import default_set_tol
 
 GAMMA = 0.9
@@ -352,3 +352,122 @@ def test_concentrability_of_the_theorem2_game():
     # Player 1 cannot leave s0 -> B while player 0 plays 0: ratios 1 on the path, 0 off it.
     np.testing.assert_allclose(out.ratios[1], [1.0, 0.0, 0.0, 1.0], rtol=1e-5)
     np.testing.assert_allclose(out.coefficients, [np.inf, 1.0], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Soft best responses (jaxmail/regularised.py) and the certified soft delta.
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def _soft_game(zero_sum):
+    """A 4-state, 2x2-action game at gamma = 0.5 and its regularised equilibrium at tau = 1."""
+    key = jax.random.key(1 if zero_sum else 0)
+    if zero_sum:
+        game = jm.games.zero_sum_game(key, num_states=4, num_actions=(2, 2), discount=0.5)
+        expert = jm.equilibria.soft_nash_vi(game, temperature=1.0).policy
+    else:
+        game = jm.games.random_game(key, num_states=4, num_actions=(2, 2), discount=0.5)
+        expert = jm.equilibria.logit_qre(game, temperature=1.0).policy
+    return game, expert
+
+
+def _numpy_soft_response(game, policy, player, tau, zero_sum):
+    """Soft value iteration in float64 NumPy loops over joint actions (independent oracle)."""
+    p = np.asarray(game.transition, np.float64)
+    r = np.asarray(game.reward, np.float64)[player]
+    pi = [np.asarray(x, np.float64) for x in policy]
+    other = 1 - player
+    s_count, a_count = pi[player].shape
+    reward = np.zeros((s_count, a_count))
+    trans = np.zeros((s_count, a_count, s_count))
+    for s in range(s_count):
+        for a in range(a_count):
+            for b in range(pi[other].shape[1]):
+                joint = (s, a, b) if player == 0 else (s, b, a)
+                reward[s, a] += pi[other][s, b] * r[joint]
+                trans[s, a] += pi[other][s, b] * p[joint]
+        if zero_sum:
+            q = pi[other][s]
+            reward[s] += tau * np.sum(q * np.log(np.clip(q, 1e-300, None)))
+    gamma = float(game.discount)
+    v = np.zeros(s_count)
+    for _ in range(2000):
+        q = reward + gamma * trans @ v
+        v = tau * np.log(np.sum(np.exp(q / tau), axis=1))
+    q = reward + gamma * trans @ v
+    e = np.exp((q - q.max(axis=1, keepdims=True)) / tau)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("zero_sum", [False, True])
+def test_soft_best_response_against_numpy(zero_sum):
+    game, expert = _soft_game(zero_sum)
+    policy = jm.imitation.perturb_policy(jax.random.key(5), expert, 0.5)
+    got = regularised.soft_best_response_shift(
+        game, policy, expert, temperature=1.0, zero_sum=zero_sum
+    )
+    assert bool(got.converged)
+    d_e = np.asarray(jm.state_occupancy(game, expert))
+    for i in range(2):
+        want = _numpy_soft_response(game, policy, i, 1.0, zero_sum)
+        # float32: values of size (1 + log 2) / (1 - gamma) = 3.4 to ~1e-6, logits / tau = 1.
+        np.testing.assert_allclose(got.policy[i], want, atol=1e-5)
+        shift = d_e @ np.abs(want - np.asarray(expert[i])).sum(axis=1)
+        np.testing.assert_allclose(got.shifts[i], shift, atol=1e-5)
+    # The regularised payoff's size: r_max + tau log 2 (two actions each, either convention).
+    bound = regularised.regularised_reward_bound(game, 1.0, zero_sum=zero_sum)
+    np.testing.assert_allclose(bound, float(theory.reward_bound(game)) + np.log(2.0))
+
+
+def test_entropy_continuity_bounds_entropy_differences():
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(4), 2000), rng.dirichlet(np.ones(4), 2000)
+    h = lambda x: -np.sum(x * np.log(x), axis=1)  # noqa: E731
+    c = np.abs(p - q).sum(axis=1)
+    phi = np.asarray(theory.entropy_continuity(c, 4))
+    assert np.all(np.abs(h(p) - h(q)) <= phi + 1e-6)
+    # Non-decreasing, 0 at 0, log d beyond T = 1 - 1/d (c = 1.5 for d = 4).
+    grid = np.asarray(theory.entropy_continuity(np.linspace(0, 2, 101), 4))
+    assert grid[0] == 0 and np.all(np.diff(grid) >= -1e-7)
+    np.testing.assert_allclose(grid[-1], np.log(4.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("zero_sum", [False, True])
+def test_soft_delta_upper_bound_is_sound_on_random_deviations(zero_sum):
+    """Every deviation within the budget has a soft BR shift below the certified bound."""
+    game, expert = _soft_game(zero_sum)
+    epsilons = jnp.array([0.0, 0.001, 0.005, 0.02])
+    cert = theory.soft_delta_upper_bound(game, expert, epsilons, temperature=1.0, zero_sum=zero_sum)
+    bound = np.asarray(cert.bound)
+    assert float(cert.min_occupancy) > 0  # every state visited: the bound is informative
+    # eps = 0: only the expert itself is admissible, and the bound is its own shift.
+    np.testing.assert_allclose(bound[0], float(jnp.max(cert.expert_shift)), rtol=1e-6)
+    assert np.all(np.diff(bound) >= 0) and np.all(bound <= 2.0)
+    assert bound[2] < 1.0  # informative at eps = 0.005 (measured 0.05 and 0.11)
+    d_e = jm.state_occupancy(game, expert)
+
+    def worst(key, budget):
+        """Player 1 moves toward a random policy until its deviation cost is ``budget``."""
+        q = jm.random_policy(key, game)[1]
+        cost = d_e @ jnp.sum(jnp.abs(q - expert[1]), axis=-1)
+        moved = expert[1] + jnp.minimum(1.0, budget / cost) * (q - expert[1])
+        soft = regularised.soft_best_response_shift(
+            game, (expert[0], moved), expert, temperature=1.0, zero_sum=zero_sum
+        )
+        return soft.shifts[0], d_e @ jnp.sum(jnp.abs(moved - expert[1]), axis=-1)
+
+    keys = jax.random.split(jax.random.key(2), 16)
+    shifts, costs = jax.jit(jax.vmap(jax.vmap(worst, (0, None)), (None, 0)))(keys, epsilons[1:])
+    shifts, costs = np.asarray(shifts), np.asarray(costs)  # [3, 16]
+    assert np.all(costs <= np.asarray(epsilons[1:])[:, None] * (1 + 1e-4))  # float32 rounding
+    assert np.all(shifts <= bound[1:, None] + 1e-5)
+    # The check can fail: against the bound at eps = 0 (too small a budget) the best responses
+    # to the larger deviations lie outside it (at eps = 0.001 they may not move enough).
+    assert np.all(np.any(shifts[1:] > bound[0] + 1e-5, axis=1))
+
+
+def test_soft_delta_upper_bound_rejects_one_player():
+    game = jm.games.random_game(jax.random.key(0), num_states=4, num_actions=(2,), discount=0.5)
+    with pytest.raises(ValueError, match="n >= 2"):
+        theory.soft_delta_upper_bound(game, jm.uniform_policy(game), 0.1, temperature=1.0)
