@@ -45,6 +45,7 @@ from jaxmail.best_response import nash_gap
 from jaxmail.evaluation import expected_values
 from jaxmail.game import MarkovGame
 from jaxmail.games.dominant import ControlledParams, controlled_game, random_controlled_params
+from jaxmail.games.generators import ControlledDominantGame
 from jaxmail.metrics import bc_error
 from jaxmail.policy import check_policy
 
@@ -85,6 +86,8 @@ class Lemma3Search(NamedTuple):
 
     Attributes:
       params: the game's :class:`~jaxmail.games.dominant.ControlledParams`.
+      game: ``controlled_game(params, ...)``: the game, its dominant expert and whether the
+        controller's policy iteration converged.
       policy: ``n`` arrays ``[S, A_i]``, the learner.
       objective: ``[]`` the tightness at the best point, as the search computed it (best
         responses fixed to the expert).
@@ -92,6 +95,7 @@ class Lemma3Search(NamedTuple):
     """
 
     params: ControlledParams
+    game: ControlledDominantGame
     policy: Policy
     objective: Array
     history: Array
@@ -228,13 +232,12 @@ def lemma3_search(
       learning_rate, init_scale: Adam's step size and the start's scale; may be traced.
 
     Returns:
-      A :class:`Lemma3Search` (``controlled_game(result.params, ...)`` rebuilds the game).
+      A :class:`Lemma3Search`.
 
     Example:
       >>> found = lemma3_search(jax.random.key(0), num_states=3, num_actions=(2, 2),
       ...                       discount=0.9, radius=0.05, steps=100)
-      >>> game = controlled_game(found.params, discount=0.9)
-      >>> check = lemma3_check(game.game, game.expert, found.policy)
+      >>> check = lemma3_check(found.game.game, found.game.expert, found.policy)
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps: expected a Python int >= 1, got {steps!r}")
@@ -255,30 +258,31 @@ def lemma3_search(
     weights = tuple(jnp.zeros((num_states,), dtype) for _ in actions)
     x0 = (params, weights, directions)
 
-    def build(x):
+    def objective(x):
         p, w, z = x
         dse = controlled_game(p, discount=discount, own_weight=own_weight, controller=controller)
         expert = tuple(lax.stop_gradient(e) for e in dse.expert)
-        return dse.game, expert, near_expert_policy(expert, w, z, radius=radius)
-
-    def objective(x):
-        game, expert, policy = build(x)
-        gains, bound = _gains_and_bound(game, expert, policy)
-        return jnp.max(gains) / bound
+        policy = near_expert_policy(expert, w, z, radius=radius)
+        gains, bound = _gains_and_bound(dse.game, expert, policy)
+        point = (dse._replace(expert=expert), tuple(lax.stop_gradient(q) for q in policy))
+        return jnp.max(gains) / bound, point
 
     optimiser = optax.adam(learning_rate)
 
     def step(carry, _):
-        x, state, best_x, best_j = carry
-        j, grad = jax.value_and_grad(objective)(x)
+        x, state, best = carry
+        (j, point), grad = jax.value_and_grad(objective, has_aux=True)(x)
         grad = jax.tree_util.tree_map(lambda g: -jnp.nan_to_num(g), grad)  # ascent
-        better = j > best_j  # NaN never wins
-        best_x = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), x, best_x)
-        best_j = jnp.where(better, j, best_j)
+        better = (j > best[0]) | ~(best[0] > -jnp.inf)  # a NaN objective never wins
+        best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), (j, x[0], point), best)
         updates, state = optimiser.update(grad, state, x)
-        return (optax.apply_updates(x, updates), state, best_x, best_j), j
+        return (optax.apply_updates(x, updates), state, best), j
 
-    init = (x0, optimiser.init(x0), x0, jnp.asarray(-jnp.inf, dtype))
-    (_, _, best_x, best_j), history = lax.scan(step, init, None, length=steps)
-    _, _, policy = build(best_x)
-    return Lemma3Search(best_x[0], policy, best_j, history)
+    # The first step always replaces this placeholder (zeros of the right shapes).
+    shapes = jax.eval_shape(objective, x0)[1]
+    point0 = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+    init = (x0, optimiser.init(x0), (jnp.asarray(-jnp.inf, dtype), params, point0))
+    (_, _, (best_j, best_params, (game, policy))), history = lax.scan(
+        step, init, None, length=steps
+    )
+    return Lemma3Search(best_params, game, policy, best_j, history)
