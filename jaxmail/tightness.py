@@ -241,6 +241,12 @@ def lemma3_search(
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps: expected a Python int >= 1, got {steps!r}")
+    try:
+        r = float(np.asarray(radius))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        r = None  # traced: trusted
+    if r is not None and not 0.0 < r <= 2.0:
+        raise ValueError(f"radius: must lie in (0, 2], got {r}")
     actions = tuple(int(a) for a in num_actions)
     k_game, k_dir = jax.random.split(key)
     params = random_controlled_params(
@@ -273,7 +279,8 @@ def lemma3_search(
         x, state, best = carry
         (j, point), grad = jax.value_and_grad(objective, has_aux=True)(x)
         grad = jax.tree_util.tree_map(lambda g: -jnp.nan_to_num(g), grad)  # ascent
-        better = (j > best[0]) | ~(best[0] > -jnp.inf)  # a NaN objective never wins
+        # the first point is always taken; a NaN best is replaced by the next point
+        better = (j > best[0]) | ~(best[0] > -jnp.inf)
         best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), (j, x[0], point), best)
         updates, state = optimiser.update(grad, state, x)
         return (optax.apply_updates(x, updates), state, best), j
