@@ -12,6 +12,7 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
   ``jaxmail[openspiel]``; ``pyspiel`` is imported only when a conversion is asked for).
 """
 
+from jaxmail.games import dominant
 from jaxmail.games.counterexamples import (
     Counterexample,
     lemma1_game,
@@ -59,6 +60,7 @@ __all__ = [
     "ControlledDominantGame",
     "Counterexample",
     "DominantStrategyGame",
+    "dominant",
     "battle_of_the_sexes",
     "check_memory",
     "common_payoff_game",
