@@ -19,16 +19,18 @@ NashGap ``= max_i g_i`` (the paper's exploitability); NashConv ``= sum_i g_i`` (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._api import kernel
-from jaxmail.evaluation import policy_matrices
+from jaxmail.evaluation import policy_matrices, reward_offsets
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
 
@@ -298,6 +300,25 @@ def solve_mdp(
 # ----------------------------------------------------------------------------------------------
 
 
+def _centred(game: MarkovGame) -> tuple[MarkovGame, Array]:
+    """``(game with rewards R_i - c_i, c [n])``; ``c`` from ``evaluation.reward_offsets``.
+
+    Best responses, gains and best-response sets are the same in both games (every policy's
+    value moves by ``c_i / (1 - gamma)``); the centred one keeps float32 precision when the
+    rewards carry a large offset. The game is rebuilt from its leaves (no re-validation, no
+    dtype change).
+    """
+    c = reward_offsets(game.reward, axis=tuple(range(1, game.reward.ndim)))
+    leaves, treedef = jax.tree_util.tree_flatten(game)
+    leaves = [game.reward - c if x is game.reward else x for x in leaves]
+    return jax.tree_util.tree_unflatten(treedef, leaves), c.reshape(-1)
+
+
+def _shift(game: MarkovGame, c: Array) -> Array:
+    """``[n]`` ``c_i / (1 - gamma)``: what centring took off every value of player ``i``."""
+    return c / (1.0 - game.discount)
+
+
 def _joint_values(game, mdp0, policy0):
     """``V^pi [n, S]`` from player 0's induced tensors (``P_pi = sum_a pi_0 P_0``)."""
     p_pi = _contract.marginalise(mdp0[0], policy0)
@@ -361,33 +382,8 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     return sol, q_pi
 
 
-@kernel(static=("player", "method", "max_iters"))
-def best_response(
-    game: MarkovGame,
-    policy: Sequence[Array],
-    player: int,
-    *,
-    method: str = "policy_iteration",
-    tol: float | Array | None = None,
-    max_iters: int | None = None,
-) -> BestResponse:
-    """A best response of ``player`` to the others' policies.
-
-    Args:
-      game: one game.
-      policy: ``n`` arrays ``[S, A_i]``; ``policy[player]`` only serves the warm start.
-      player: static int in ``[0, n)``.
-      method: ``"policy_iteration"`` (exact, default) or ``"value_iteration"``.
-      tol: solver tolerance (see :func:`solve_mdp`).
-      max_iters: solver cap.
-
-    Returns:
-      A :class:`BestResponse`: one-hot ``policy [S, A_i]``, ``values [S]``,
-      ``q_values [S, A_i]``, ``converged``, ``iterations``.
-    """
-    _check_method(method)
-    policy = check_policy(game, policy)
-    player = check_player(game, player)
+def _best_response(game, policy, player, *, method, tol, max_iters) -> BestResponse:
+    """:func:`best_response` without the checks, in the game as given (centred by the caller)."""
     mdp = induced_mdp(game, policy, player)
     # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
     pi = policy[player]
@@ -409,6 +405,72 @@ def best_response(
     return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
 
 
+@kernel(static=("player", "method", "max_iters"))
+def best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    method: str = "policy_iteration",
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> BestResponse:
+    """A best response of ``player`` to the others' policies.
+
+    Solved in the game with the player's rewards centred (:func:`_centred`; the response is
+    the same, and a large reward offset costs no precision); values and Q-values are shifted
+    back by ``c_i / (1 - gamma)``.
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]``; ``policy[player]`` only serves the warm start.
+      player: static int in ``[0, n)``.
+      method: ``"policy_iteration"`` (exact, default) or ``"value_iteration"``.
+      tol: solver tolerance (see :func:`solve_mdp`; the default is taken on the centred
+        rewards).
+      max_iters: solver cap.
+
+    Returns:
+      A :class:`BestResponse`: one-hot ``policy [S, A_i]``, ``values [S]``,
+      ``q_values [S, A_i]``, ``converged``, ``iterations``.
+    """
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    game_c, c = _centred(game)
+    br = _best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
+    shift = _shift(game, c)[player]
+    return br._replace(values=br.values + shift, q_values=br.q_values + shift)
+
+
+def _responses(game, policy, *, method, tol, max_iters):
+    """``(MDPSolution batched over players [n, ...], V^pi [n, S])`` in the game as given."""
+    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
+    rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    v_pi = _joint_values(game, (transitions[0], rewards_all[0]), policy[0])
+    rewards = [r[..., i] for i, r in enumerate(rewards_all)]
+    sol, _ = _solve_players(
+        game, transitions, rewards, v_pi, method=method, tol=tol, max_iters=max_iters
+    )
+    return sol, v_pi
+
+
+def _records(game, sol, shift=None) -> tuple[BestResponse, ...]:
+    out = []
+    for i, a in enumerate(game.num_actions):
+        s = 0.0 if shift is None else shift[i]
+        out.append(
+            BestResponse(
+                jax.nn.one_hot(sol.actions[i], a, dtype=game.dtype),
+                sol.values[i] + s,
+                sol.q_values[i, :, :a] + s,
+                sol.converged[i],
+                sol.iterations[i],
+            )
+        )
+    return tuple(out)
+
+
 @kernel(static=("method", "max_iters"))
 def best_responses(
     game: MarkovGame,
@@ -421,7 +483,8 @@ def best_responses(
     """Every player's best response, solved together.
 
     Shares the partial contractions of ``P`` between players, evaluates ``pi`` once, and runs
-    all ``n`` policy iterations in one batched loop.
+    all ``n`` policy iterations in one batched loop. Rewards are centred per player as in
+    :func:`best_response`.
 
     Returns:
       ``(responses, values)``: a tuple of ``n`` :class:`BestResponse` and the joint policy's
@@ -429,25 +492,99 @@ def best_responses(
     """
     _check_method(method)
     policy = check_policy(game, policy)
-    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
-    rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
-    v_pi = _joint_values(game, (transitions[0], rewards_all[0]), policy[0])
-    rewards = [r[..., i] for i, r in enumerate(rewards_all)]
-    sol, _ = _solve_players(
-        game, transitions, rewards, v_pi, method=method, tol=tol, max_iters=max_iters
+    game_c, c = _centred(game)
+    sol, v_pi = _responses(game_c, policy, method=method, tol=tol, max_iters=max_iters)
+    shift = _shift(game, c)
+    return _records(game, sol, shift), v_pi + shift[:, None]
+
+
+# ----------------------------------------------------------------------------------------------
+# The Nash gap, differentiable with the best responses held fixed.
+# ----------------------------------------------------------------------------------------------
+
+
+def _gap_forward(method, max_iters, game, policy, tol):
+    sol, v_pi = _responses(game, policy, method=method, tol=tol, max_iters=max_iters)
+    best = sol.values @ game.initial  # [n]
+    values = v_pi @ game.initial  # [n]
+    return (best, values, sol.converged), sol.actions
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _gap(method, max_iters, game, policy, tol):
+    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n], converged [n])``; custom VJP below."""
+    return _gap_forward(method, max_iters, game, policy, tol)[0]
+
+
+def _gap_fwd(method, max_iters, game, policy, tol):
+    out, actions = _gap_forward(method, max_iters, game, policy, tol)
+    # The backward pass needs the last values only as a dependency (see _linalg.after).
+    return out, (game, policy, tol, lax.stop_gradient(actions), out[0])
+
+
+def _fixed_response_chains(transition, reward, policy, actions, weights):
+    """The ``n + 1`` Markov chains whose values the gap's gradient differentiates.
+
+    Chain ``i < n``: player ``i`` plays its best response ``b_i`` (``actions[i]``, held
+    fixed) against ``pi_-i``, with player ``i``'s rewards. Chain ``n``: the joint policy, with
+    the rewards ``sum_i weights_i r_pi,i``.
+
+    Returns:
+      ``(M [n + 1, S, S], r [n + 1, S])``.
+    """
+    transitions = _contract.induced_tensors(transition, policy, trailing=1)
+    rewards = _contract.induced_tensors(jnp.moveaxis(reward, 0, -1), policy, trailing=1)
+    s = jnp.arange(transition.shape[0])
+    ms = [t[s, actions[i]] for i, t in enumerate(transitions)]
+    rs = [r[s, actions[i], i] for i, r in enumerate(rewards)]
+    ms.append(_contract.marginalise(transitions[0], policy[0]))
+    rs.append(_contract.marginalise(rewards[0], policy[0]) @ weights)
+    return jnp.stack(ms), jnp.stack(rs)
+
+
+def _gap_bwd(method, max_iters, residuals, cotangents):
+    """Envelope theorem: the derivative of ``V_i^{*, pi_-i}`` is that of ``V_i^{b_i, pi_-i}``.
+
+    With ``L = sum_k w_k mu0 . x_k``, ``x_k = A_k^-1 r_k``, ``A_k = I - gamma M_k`` over the
+    chains of :func:`_fixed_response_chains` (``w = (cot_best, 1)``, the value cotangents in
+    the last chain's rewards), and ``y_k = A_k^-T (w_k mu0)``:
+    ``dL/dr_k = y_k``, ``dL/dM_k = gamma y_k x_k^T``, ``dL/dgamma = sum_k y_k . M_k x_k``,
+    ``dL/dmu0 = sum_k w_k x_k``. One batched LU of the ``n + 1`` chains, two batched solves
+    chained one after the other; ``M`` and ``r`` are pulled back to ``P``, ``R`` and ``pi``
+    through the contraction.
+    """
+    del method, max_iters
+    game, policy, tol, actions, dependency = residuals
+    ct_best, ct_values, _ = cotangents
+    dtype = game.dtype
+    ct_best = jnp.asarray(ct_best, dtype)
+    ct_values = jnp.asarray(ct_values, dtype)
+    (m, r), pullback = jax.vjp(
+        lambda p, rew, pol: _fixed_response_chains(p, rew, pol, actions, ct_values),
+        game.transition,
+        game.reward,
+        policy,
     )
-    out = []
-    for i, a in enumerate(game.num_actions):
-        out.append(
-            BestResponse(
-                jax.nn.one_hot(sol.actions[i], a, dtype=game.dtype),
-                sol.values[i],
-                sol.q_values[i, :, :a],
-                sol.converged[i],
-                sol.iterations[i],
-            )
-        )
-    return tuple(out), v_pi
+    gamma = game.discount
+    eye = jnp.eye(m.shape[-1], dtype=dtype)
+    lu = jax.vmap(jax.scipy.linalg.lu_factor)(eye - gamma * _linalg.after(m, dependency))
+    x = jax.vmap(lambda f, b: jax.scipy.linalg.lu_solve(f, b))(lu, r)  # [n + 1, S]
+    w = jnp.concatenate([ct_best, jnp.ones((1,), dtype)])
+    rhs = _linalg.after(w[:, None] * game.initial[None, :], x)
+    y = jax.vmap(lambda f, b: jax.scipy.linalg.lu_solve(f, b, trans=1))(lu, rhs)
+    d_m = gamma * y[:, :, None] * x[:, None, :]
+    g_transition, g_reward, g_policy = pullback((d_m, y))
+    g_gamma = jnp.sum(y * jnp.einsum("kst,kt->ks", m, x))
+    g_initial = w @ x
+    g_game = jax.tree_util.tree_unflatten(
+        jax.tree_util.tree_structure(game),
+        [g_transition, g_reward, g_initial.astype(game.initial.dtype), g_gamma.astype(gamma.dtype)],
+    )
+    g_tol = None if tol is None else jnp.zeros_like(tol)
+    return g_game, g_policy, g_tol
+
+
+_gap.defvjp(_gap_fwd, _gap_bwd)
 
 
 @kernel(static=("method", "max_iters"))
@@ -465,10 +602,26 @@ def nash_gap(
     (shared partial contractions), one factorisation for ``V^pi``, then one batched
     factorisation per policy-iteration step for all players together.
 
+    Precision: computed with each player's rewards centred (``R_i - c_i``, ``c_i`` the
+    midrange of ``R_i``). Gains do not depend on ``c``, and ``values`` and
+    ``best_response_values`` are shifted back by ``c_i / (1 - gamma)``; so gains keep their
+    precision when rewards carry a large offset (float32 ``R + 1e6``).
+
+    Gradients (reverse mode: ``jax.grad``, ``jax.vjp``): with respect to the policy and every
+    leaf of the game (``transition``, ``reward``, ``initial``, ``discount``), by the envelope
+    theorem (Danskin): ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` over deterministic ``b``, so
+    where player ``i``'s best response ``b_i`` is unique its derivative is that of
+    ``V_i^{b_i, pi_-i}`` with ``b_i`` held fixed. The gradient of ``nash_gap = max_i g_i`` then
+    follows the argmax player (ties share it, as ``jnp.max`` does). Where a best response is not
+    unique the gap is not differentiable and this is one of its one-sided derivatives. The
+    backward pass costs one batched factorisation of ``n + 1`` chains. ``converged`` has no
+    gradient; forward mode (``jax.jvp``) is not supported.
+
     Args:
       game: one game.
       policy: ``n`` arrays ``[S, A_i]``.
-      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`).
+      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`; the default
+        ``tol`` is taken on the centred rewards).
 
     Returns:
       A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,
@@ -479,13 +632,17 @@ def nash_gap(
       >>> float(gap.nash_gap)
       0.0
       >>> gaps = jax.vmap(jm.nash_gap)(games, policies)      # a batch, one compiled call
+      >>> grads = jax.grad(lambda pi: jm.nash_gap(game, pi).nash_gap)(policy)
     """
-    responses, v_pi = best_responses(game, policy, method=method, tol=tol, max_iters=max_iters)
-    values = v_pi @ game.initial
-    best = jnp.stack([br.values for br in responses]) @ game.initial
+    _check_method(method)
+    policy = check_policy(game, policy)
+    game_c, c = _centred(game)
+    if tol is not None:
+        tol = jnp.asarray(tol, game.dtype)
+    best, values, converged = _gap(method, max_iters, game_c, policy, tol)
     gains = best - values
-    converged = jnp.stack([br.converged for br in responses])
-    return NashGap(gains, jnp.max(gains), jnp.sum(gains), values, best, converged)
+    shift = _shift(game, c)
+    return NashGap(gains, jnp.max(gains), jnp.sum(gains), values + shift, best + shift, converged)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,6 +670,24 @@ def _set_tol(game, tol):
     return tol
 
 
+def _check_reference(game: MarkovGame, reference: Array, player: int) -> Array:
+    shape = tuple(np.shape(reference))
+    want = (game.num_states, game.num_actions[player])
+    if shape != want:
+        raise ValueError(
+            f"reference: expected shape [S, A_{player}] = {want} (a policy of player {player}), "
+            f"got {shape}"
+        )
+    return jnp.asarray(reference, game.dtype)
+
+
+def _response_set(game_c, policy, player, tol, method):
+    """``(near-optimal mask [S, A_i], tol)`` in the centred game ``game_c``."""
+    br = _best_response(game_c, policy, player, method=method, tol=None, max_iters=None)
+    tol = _set_tol(game_c, tol)
+    return _near_optimal(br.q_values, tol)
+
+
 @kernel(static=("player", "method"))
 def best_response_set(
     game: MarkovGame,
@@ -526,15 +701,19 @@ def best_response_set(
 
     ``mask[s, a] = Q_i^*(s, a) >= V_i^*(s) - tol``. A policy is a best response (from every
     state, up to ``tol / (1 - gamma)``) exactly when it only plays actions in the mask.
+    Computed with the player's rewards centred (the mask does not depend on a constant).
 
     Args:
-      tol: default :func:`default_set_tol`.
+      tol: default :func:`default_set_tol` (of the centred rewards).
 
     Returns:
       ``[S, A_i]`` bool; every row has at least one true entry.
     """
-    br = best_response(game, policy, player, method=method)
-    return _near_optimal(br.q_values, _set_tol(game, tol))
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    game_c, _ = _centred(game)
+    return _response_set(game_c, policy, player, tol, method)
 
 
 @kernel(static=("player", "method"))
@@ -557,8 +736,16 @@ def farthest_best_response(
 
     Returns:
       ``[S, A_i]`` one-hot policy.
+
+    Raises:
+      ValueError: ``reference`` is not ``[S, A_i]``.
     """
-    mask = best_response_set(game, policy, player, tol=tol, method=method)
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    reference = _check_reference(game, reference, player)
+    game_c, _ = _centred(game)
+    mask = _response_set(game_c, policy, player, tol, method)
     return _farthest(mask, reference, game.dtype)
 
 
@@ -574,22 +761,25 @@ def best_response_shift(
     """Every player's BR shift (PAPER.md §2), ``[n]``.
 
     ``shift_i = max over best responses pi*_i to pi_-i of E_{s ~ d^expert} ||pi*_i - expert_i||_1``
-    computed state by state with :func:`farthest_best_response` (``tol`` decides ties).
+    computed state by state with :func:`farthest_best_response` (``tol`` decides ties; rewards
+    centred as there).
     """
+    _check_method(method)
     policy = check_policy(game, policy)
     expert = check_policy(game, expert, name="expert")
-    responses, _ = best_responses(game, policy, method=method)
+    game_c, _ = _centred(game)
+    sol, _ = _responses(game_c, policy, method=method, tol=None, max_iters=None)
     # The expert's occupancy solve starts only after the best responses (see _linalg.after).
     p_e, _ = policy_matrices(game, expert)
-    p_e = _linalg.after(p_e, jnp.stack([br.values for br in responses]))
+    p_e = _linalg.after(p_e, sol.values)
     d, _ = _linalg.solve(
         _linalg.factorize(p_e, game.discount),
         (1.0 - game.discount) * game.initial,
         transpose=True,
     )
-    tol = _set_tol(game, tol)
+    tol = _set_tol(game_c, tol)
     shifts = []
-    for i, br in enumerate(responses):
+    for i, br in enumerate(_records(game, sol)):
         far = _farthest(_near_optimal(br.q_values, tol), expert[i], game.dtype)
         shifts.append(d @ jnp.sum(jnp.abs(far - expert[i]), axis=-1))
     return jnp.stack(shifts)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._api import kernel
@@ -64,30 +65,70 @@ def policy_matrices(game: MarkovGame, policy: Sequence[Array]) -> tuple[Array, A
     return p_pi, r_pi.T
 
 
+def reward_offsets(reward: Array, axis: int | tuple[int, ...]) -> Array:
+    """Per-player centre ``c_i = (max R_i + min R_i) / 2`` of rewards, held out of gradients.
+
+    Every kernel that solves for values subtracts it: ``V_i = A^-1 (r_i - c_i) + c_i / (1 -
+    gamma)`` exactly, because ``A 1 = (1 - gamma) 1`` for a stochastic ``P_pi``. Best responses
+    and gains are unchanged by a per-player constant, so they are computed from the centred
+    rewards alone, and their precision depends on the spread of the rewards, not their offset
+    (float32 rewards ``1e6 + U(-1, 1)`` would otherwise give values of ``1e8`` whose rounding,
+    about 8, swamps gains of a few units). ``R - c`` is exact when ``R`` and ``c`` are within a
+    factor 2 of each other (Sterbenz), which is the large-offset case.
+
+    Args:
+      reward: ``[n, ...]`` (player first) or ``[..., n]``.
+      axis: the axes to reduce (all but the player axis).
+
+    Returns:
+      ``c`` with the reduced axes kept (size 1), so that ``reward - c`` broadcasts.
+    """
+    reward = lax.stop_gradient(reward)
+    return 0.5 * (
+        jnp.max(reward, axis=axis, keepdims=True) + jnp.min(reward, axis=axis, keepdims=True)
+    )
+
+
+def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
+    """``(P_pi [S, S], r_pi - c [n, S], c [n])``: :func:`policy_matrices` of the centred rewards.
+
+    The offsets ``c`` (:func:`reward_offsets` of ``R``) are taken out BEFORE the contraction,
+    whose rounding is relative to the size of what it sums.
+    """
+    c = reward_offsets(game.reward, axis=tuple(range(1, game.reward.ndim)))
+    p_pi = _contract.contract_all(game.transition, policy, trailing=1)
+    r_pi = _contract.contract_all(jnp.moveaxis(game.reward - c, 0, -1), policy, trailing=1)
+    return p_pi, r_pi.T, c.reshape(-1)
+
+
 def _evaluate(game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters):
+    """Values ``[n, S]`` and occupancy ``[S]`` from one preparation of ``I - gamma P_pi``.
+
+    ``r_pi`` is ``[n, S]``; the values are solved for the centred ``r_pi - c`` (see
+    :func:`reward_offsets`) and shifted back by ``c / (1 - gamma)``. ``tol`` is the iterative
+    solver's relative tolerance (see ``_linalg.solve``), the same for both solves.
+    """
     factors = _linalg.factorize(p_pi, game.discount, solver=solver)
     values = occupancy = None
     ok = jnp.asarray(True)
     if want_values:
-        v, ok_v = _linalg.solve(factors, r_pi.T, tol=tol, max_iters=max_iters)
-        values, ok = v.T, ok & ok_v
+        c = reward_offsets(r_pi, axis=1)  # [n, 1]
+        v, ok_v = _linalg.solve(factors, (r_pi - c).T, tol=tol, max_iters=max_iters)
+        values, ok = v.T + c / (1.0 - game.discount), ok & ok_v
     if want_occupancy:
         rhs = (1.0 - game.discount) * game.initial
         if values is not None:  # never two linear-algebra calls side by side (see _linalg)
             rhs = _linalg.after(rhs, values)
-        # The occupancy solves with tol * (1 - gamma); its default is that of a unit reward scale
-        # (64 eps), not _linalg's default for this right-hand side: (1 - gamma) mu0 is small, and
-        # the scale clamp there would loosen the tolerance by 1 / (1 - gamma).
-        occ_tol = _linalg.default_tol(rhs.dtype, game.discount, 1.0) if tol is None else tol
-        occupancy, ok_d = _linalg.solve(
-            factors,
-            rhs,
-            transpose=True,
-            tol=occ_tol * (1 - game.discount),
-            max_iters=max_iters,
-        )
+        occupancy, ok_d = _linalg.solve(factors, rhs, transpose=True, tol=tol, max_iters=max_iters)
         ok = ok & ok_d
     return values, occupancy, ok
+
+
+def _flagged(x: Array, converged: Array, solver: str) -> Array:
+    """``x``, or NaN everywhere when an iterative solve did not converge (the shorthands' flag)."""
+    if solver == "lu":
+        return x
+    return jnp.where(converged, x, jnp.nan)
 
 
 @kernel(static=("solver", "max_iters"))
@@ -101,19 +142,25 @@ def evaluate(
 ) -> Evaluation:
     """Values of every player and the state occupancy, from one factorisation.
 
+    Each player's rewards are centred first (:func:`reward_offsets`): the values come back
+    shifted exactly by ``c_i / (1 - gamma)``, so a large reward offset costs no precision.
+
     Args:
       game: one game.
       policy: ``n`` arrays ``[S, A_i]``.
       solver: ``"lu"`` (exact, default) or ``"iterative"`` (fixed point, no factorisation;
         for large ``S``).
-      tol: iterative solver only: absolute tolerance on the residual of the value solve
-        (the occupancy solve uses ``tol * (1 - gamma)``); default ``64 eps max(1, max|r|) /
-        (1-gamma)`` for the values and ``64 eps`` for the occupancy.
-      max_iters: iterative solver only: cap on fixed-point steps.
+      tol: iterative solver only: relative tolerance. Each solve stops when its residual
+        ``||b - A x_prev||`` is at most ``tol (1 - gamma) (||x|| + ||b||)`` (inf-norm for the
+        values, 1-norm for the occupancy), which bounds the error by ``tol (||x|| + ||b||)``
+        whatever the discount; default ``4 eps / (1 - gamma)`` (the conditioning of ``I -
+        gamma P_pi`` in precision ``eps``). So in float32 at gamma = 0.9999 ``converged``
+        promises an occupancy within 1e-2 in L1 (use float64 for better).
+      max_iters: iterative solver only: cap on fixed-point steps per solve.
 
     Returns:
       An :class:`Evaluation` with ``values [n, S]``, ``expected_values [n]``, ``occupancy [S]``
-      and ``converged``.
+      and ``converged`` (both solves met their rule; for ``"lu"``: finite).
 
     Example:
       >>> ev = jm.evaluate(game, jm.uniform_policy(game))
@@ -121,7 +168,8 @@ def evaluate(
       ((2, 1), 1.0)
     """
     _linalg.check_solver(solver)
-    p_pi, r_pi = policy_matrices(game, policy)
+    policy = check_policy(game, policy)
+    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
     values, occupancy, ok = _evaluate(
         game,
         p_pi,
@@ -132,6 +180,7 @@ def evaluate(
         tol=tol,
         max_iters=max_iters,
     )
+    values = values + c[:, None] / (1.0 - game.discount)
     return Evaluation(values, values @ game.initial, occupancy, ok)
 
 
@@ -139,12 +188,15 @@ def evaluate(
 def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n, S]`` values ``V_i^pi(s)``: the solution of ``(I - gamma P_pi) V_i = r_pi,i``.
 
-    With ``solver="iterative"`` this shorthand does not report convergence: use
-    :func:`evaluate`, whose ``converged`` field does, and which takes ``tol`` and ``max_iters``.
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
     """
     _linalg.check_solver(solver)
-    p_pi, r_pi = policy_matrices(game, policy)
-    v, _, _ = _evaluate(
+    policy = check_policy(game, policy)
+    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
+    v, _, ok = _evaluate(
         game,
         p_pi,
         r_pi,
@@ -154,12 +206,18 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
         tol=None,
         max_iters=100_000,
     )
-    return v
+    return _flagged(v + c[:, None] / (1.0 - game.discount), ok, solver)
 
 
 @kernel(static=("solver",))
 def expected_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
-    """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``."""
+    """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``.
+
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
+    """
     return values(game, policy, solver=solver) @ game.initial
 
 
@@ -170,10 +228,15 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     ``d^pi(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s | s_0 ~ mu0)``, the solution of
     ``(I - gamma P_pi)^T d = (1 - gamma) mu0``. Non-negative, sums to 1, and satisfies the flow
     equation ``d = (1 - gamma) mu0 + gamma P_pi^T d``.
+
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
     """
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
-    _, d, _ = _evaluate(
+    _, d, ok = _evaluate(
         game,
         p_pi,
         r_pi,
@@ -183,14 +246,17 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
         tol=None,
         max_iters=100_000,
     )
-    return d
+    return _flagged(d, ok, solver)
 
 
 @kernel(static=("solver",))
 def state_action_occupancy(
     game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
 ) -> tuple[Array, ...]:
-    """Per-player state-action occupancy ``rho_i(s, a_i) = d^pi(s) pi_i(a_i|s)``, ``[S, A_i]``."""
+    """Per-player state-action occupancy ``rho_i(s, a_i) = d^pi(s) pi_i(a_i|s)``, ``[S, A_i]``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
+    """
     policy = check_policy(game, policy)
     d = state_occupancy(game, policy, solver=solver)
     return tuple(d[:, None] * p for p in policy)
@@ -203,6 +269,8 @@ def joint_state_action_occupancy(
     """Joint state-action occupancy ``rho(s, a) = d^pi(s) pi(a|s)``, ``[S, A_1, ..., A_n]``.
 
     Its size is ``S * prod_i A_i``: compute it on request only.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     policy = check_policy(game, policy)
     d = state_occupancy(game, policy, solver=solver)
@@ -221,6 +289,8 @@ def joint_q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "
     """``[n, S, A_1, ..., A_n]`` joint-action Q-values.
 
     ``Q_i^pi(s, a) = R_i(s, a) + gamma sum_s' P(s' | s, a) V_i^pi(s')``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     v = values(game, policy, solver=solver)
     return jnp.moveaxis(_joint_q(game, v), -1, 0)
@@ -233,6 +303,8 @@ def q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -
     ``Q_i^pi(s, a_i) = sum_{a_-i} pi_-i(a_-i|s) Q_i^pi(s, a_i, a_-i)``, i.e. the Q-function of
     player ``i``'s induced MDP against ``pi_-i`` evaluated at ``V_i^pi``. Then
     ``V_i^pi(s) = sum_a pi_i(a|s) Q_i^pi(s, a)``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     policy = check_policy(game, policy)
     v = values(game, policy, solver=solver)
