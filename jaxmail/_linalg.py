@@ -7,7 +7,9 @@ Every exact quantity in jaxmail is a solve with ``A = I - gamma M`` for a stocha
   the transposed system (values and occupancies come from the same factors).
 * ``"iterative"``: the fixed point ``x <- b + gamma M x`` (no factorisation; one ``[S, S]``
   matrix-vector product per step, contraction rate ``gamma``) for large ``S``, under a
-  ``lax.while_loop`` with tolerance and cap.
+  ``lax.while_loop`` with a relative tolerance (it bounds the error, whatever the scale of the
+  right-hand side and the discount; see :func:`solve`) and a cap; it reports whether it met
+  the tolerance.
 
 Both are wrapped in ``lax.custom_linear_solve``, so gradients flow through ``M``, ``gamma`` and
 ``b`` by implicit differentiation (the backward pass reuses the same factors).

@@ -15,6 +15,11 @@ that the joint evaluation already gives, or by value iteration. Both run under
 
 Best-response gain ``g_i(pi) = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0) >= 0``;
 NashGap ``= max_i g_i`` (the paper's exploitability); NashConv ``= sum_i g_i`` (OpenSpiel's).
+
+Rewards far from zero compared with their spread are centred per player before solving
+(``evaluation.reward_offsets``): best responses and gains do not change, and values are shifted
+back. :func:`nash_gap` is differentiable in reverse mode with the best responses held fixed
+(envelope theorem; see its docstring).
 """
 
 from __future__ import annotations
@@ -603,9 +608,11 @@ def nash_gap(
     factorisation per policy-iteration step for all players together.
 
     Precision: computed with each player's rewards centred (``R_i - c_i``, ``c_i`` the
-    midrange of ``R_i``). Gains do not depend on ``c``, and ``values`` and
-    ``best_response_values`` are shifted back by ``c_i / (1 - gamma)``; so gains keep their
-    precision when rewards carry a large offset (float32 ``R + 1e6``).
+    midrange of ``R_i`` when the rewards are far from zero compared with their spread, else 0:
+    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``values`` and
+    ``best_response_values`` are shifted back by ``c_i / (1 - gamma)`` (exact for a stochastic
+    ``P``, which a validated game is up to rounding); so gains keep their precision when rewards
+    carry a large offset (float32 ``R + 1e6``).
 
     Gradients (reverse mode: ``jax.grad``, ``jax.vjp``): with respect to the policy and every
     leaf of the game (``transition``, ``reward``, ``initial``, ``discount``), by the envelope
@@ -615,7 +622,11 @@ def nash_gap(
     follows the argmax player (ties share it, as ``jnp.max`` does). Where a best response is not
     unique the gap is not differentiable and this is one of its one-sided derivatives. The
     backward pass costs one batched factorisation of ``n + 1`` chains. ``converged`` has no
-    gradient; forward mode (``jax.jvp``) is not supported.
+    gradient; forward mode (``jax.jvp``) is not supported. With ``c = 0`` (the usual case) the
+    derivatives are those of the formulas above in every direction. With ``c != 0`` they are
+    the same along every direction that keeps the rows of ``P`` and of the policy summing to
+    1; in other directions (raw, unprojected steps on ``P`` or ``pi``) they differ by terms
+    proportional to ``c_i``.
 
     Args:
       game: one game.

@@ -6,11 +6,18 @@ Everything here goes through ONE preparation of ``A = I - gamma P_pi`` per polic
 factorisation by default, DESIGN.md §2.1), where ``P_pi [S, S]`` and ``r_pi [n, S]`` are the
 transition and rewards contracted with the joint policy in one pass over the tensors:
 
-* values: ``A V_i = r_pi,i`` for all players at once (``n`` right-hand sides);
+* values: ``A V_i = r_pi,i`` for all players at once (``n`` right-hand sides), solved for the
+  centred rewards ``r_pi,i - c_i`` and shifted back (:func:`reward_offsets`; ``c = 0`` unless
+  the rewards are far from zero compared with their spread), so that a large reward offset
+  costs no precision;
 * state occupancy: ``A^T d = (1 - gamma) mu0`` (the transposed solve with the same factors).
 
 All functions take one game and one policy; batch with ``jax.vmap``. All are differentiable
 (implicit differentiation of the linear solve).
+
+Convergence: ``"lu"`` is exact (``converged`` means finite). ``"iterative"`` stops on a
+relative rule that bounds the error (see :func:`evaluate`); :func:`evaluate` returns its flag,
+and the shorthands (:func:`values`, :func:`state_occupancy`, ...) return NaN when it failed.
 """
 
 from __future__ import annotations
@@ -66,15 +73,22 @@ def policy_matrices(game: MarkovGame, policy: Sequence[Array]) -> tuple[Array, A
 
 
 def reward_offsets(reward: Array, axis: int | tuple[int, ...]) -> Array:
-    """Per-player centre ``c_i = (max R_i + min R_i) / 2`` of rewards, held out of gradients.
+    """Per-player reward offset ``c_i`` that the solves take out, held out of gradients.
+
+    ``c_i`` is the midrange ``(max R_i + min R_i) / 2`` when it exceeds twice the half-spread
+    ``h_i = (max R_i - min R_i) / 2`` (rewards far from zero compared with their spread), else
+    0: centring then gains less than a factor 3 in precision, and the kernels compute exactly
+    the uncentred formulas (in every direction of their arguments, gradients included).
 
     Every kernel that solves for values subtracts it: ``V_i = A^-1 (r_i - c_i) + c_i / (1 -
-    gamma)`` exactly, because ``A 1 = (1 - gamma) 1`` for a stochastic ``P_pi``. Best responses
-    and gains are unchanged by a per-player constant, so they are computed from the centred
-    rewards alone, and their precision depends on the spread of the rewards, not their offset
-    (float32 rewards ``1e6 + U(-1, 1)`` would otherwise give values of ``1e8`` whose rounding,
-    about 8, swamps gains of a few units). ``R - c`` is exact when ``R`` and ``c`` are within a
-    factor 2 of each other (Sterbenz), which is the large-offset case.
+    gamma)``, exact since ``A 1 = (1 - gamma) 1`` for a stochastic ``P_pi`` (a validated game
+    is stochastic up to rounding; the solve does not re-derive that rounding, which ``c_i``
+    would magnify). Best responses and gains are unchanged by a per-player constant, so they
+    are computed from the centred rewards alone, and their precision depends on the spread of
+    the rewards, not their offset (float32 rewards ``1e6 + U(-1, 1)`` would otherwise give
+    values of ``1e8`` whose rounding, about 8, swamps gains of a few units). ``R - c`` is exact
+    when ``R`` and ``c`` are within a factor 2 of each other (Sterbenz), which is the
+    large-offset case.
 
     Args:
       reward: ``[n, ...]`` (player first) or ``[..., n]``.
@@ -84,9 +98,10 @@ def reward_offsets(reward: Array, axis: int | tuple[int, ...]) -> Array:
       ``c`` with the reduced axes kept (size 1), so that ``reward - c`` broadcasts.
     """
     reward = lax.stop_gradient(reward)
-    return 0.5 * (
-        jnp.max(reward, axis=axis, keepdims=True) + jnp.min(reward, axis=axis, keepdims=True)
-    )
+    high = jnp.max(reward, axis=axis, keepdims=True)
+    low = jnp.min(reward, axis=axis, keepdims=True)
+    mid, half = 0.5 * (high + low), 0.5 * (high - low)
+    return jnp.where(jnp.abs(mid) > 2.0 * half, mid, jnp.zeros_like(mid))
 
 
 def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
@@ -101,19 +116,23 @@ def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
     return p_pi, r_pi.T, c.reshape(-1)
 
 
-def _evaluate(game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters):
-    """Values ``[n, S]`` and occupancy ``[S]`` from one preparation of ``I - gamma P_pi``.
+def _evaluate(
+    game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters, offset=None
+):
+    """Values ``[n, S]`` and occupancy ``[S]`` from one preparation of ``A = I - gamma P_pi``.
 
-    ``r_pi`` is ``[n, S]``; the values are solved for the centred ``r_pi - c`` (see
-    :func:`reward_offsets`) and shifted back by ``c / (1 - gamma)``. ``tol`` is the iterative
-    solver's relative tolerance (see ``_linalg.solve``), the same for both solves.
+    ``r_pi`` is ``[n, S]``, already centred by ``offset [n]`` if given. The values are solved
+    for ``r_pi - c'`` (``c'`` from :func:`reward_offsets`) and shifted back by ``c / (1 -
+    gamma)`` with ``c = c' + offset``. ``tol`` is the iterative solver's relative tolerance
+    (see ``_linalg.solve``), the same for both solves.
     """
     factors = _linalg.factorize(p_pi, game.discount, solver=solver)
     values = occupancy = None
     ok = jnp.asarray(True)
     if want_values:
-        c = reward_offsets(r_pi, axis=1)  # [n, 1]
-        v, ok_v = _linalg.solve(factors, (r_pi - c).T, tol=tol, max_iters=max_iters)
+        own = reward_offsets(r_pi, axis=1)  # [n, 1]
+        c = own if offset is None else own + lax.stop_gradient(offset)[:, None]
+        v, ok_v = _linalg.solve(factors, (r_pi - own).T, tol=tol, max_iters=max_iters)
         values, ok = v.T + c / (1.0 - game.discount), ok & ok_v
     if want_occupancy:
         rhs = (1.0 - game.discount) * game.initial
@@ -142,8 +161,9 @@ def evaluate(
 ) -> Evaluation:
     """Values of every player and the state occupancy, from one factorisation.
 
-    Each player's rewards are centred first (:func:`reward_offsets`): the values come back
-    shifted exactly by ``c_i / (1 - gamma)``, so a large reward offset costs no precision.
+    Rewards far from zero compared with their spread are centred first
+    (:func:`reward_offsets`) and the values shifted back by ``c_i / (1 - gamma)``, so a large
+    reward offset costs no precision.
 
     Args:
       game: one game.
@@ -179,8 +199,8 @@ def evaluate(
         solver=solver,
         tol=tol,
         max_iters=max_iters,
+        offset=c,
     )
-    values = values + c[:, None] / (1.0 - game.discount)
     return Evaluation(values, values @ game.initial, occupancy, ok)
 
 
@@ -205,8 +225,9 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
         solver=solver,
         tol=None,
         max_iters=100_000,
+        offset=c,
     )
-    return _flagged(v + c[:, None] / (1.0 - game.discount), ok, solver)
+    return _flagged(v, ok, solver)
 
 
 @kernel(static=("solver",))
