@@ -18,7 +18,7 @@ NashGap ``= max_i g_i`` (the paper's exploitability); NashConv ``= sum_i g_i`` (
 
 Rewards far from zero compared with their spread are centred per player before solving
 (``evaluation.reward_offsets``): best responses and gains do not change, and values are shifted
-back. :func:`nash_gap` is differentiable in reverse mode with the best responses held fixed
+back. :func:`nash_gap` is differentiable (both modes) with the best responses held fixed
 (envelope theorem; see its docstring).
 """
 
@@ -515,81 +515,57 @@ def _gap_forward(method, max_iters, game, policy, tol):
     return (best, values, sol.converged), sol.actions
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _gap(method, max_iters, game, policy, tol):
-    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n], converged [n])``; custom VJP below."""
+    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n], converged [n])``; custom JVP below."""
     return _gap_forward(method, max_iters, game, policy, tol)[0]
 
 
-def _gap_fwd(method, max_iters, game, policy, tol):
-    out, actions = _gap_forward(method, max_iters, game, policy, tol)
-    # The backward pass needs the last values only as a dependency (see _linalg.after).
-    return out, (game, policy, tol, lax.stop_gradient(actions), out[0])
+def _fixed_response_values(game, policy, actions, dependency):
+    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n])`` with the responses ``b`` held fixed.
 
-
-def _fixed_response_chains(transition, reward, policy, actions, weights):
-    """The ``n + 1`` Markov chains whose values the gap's gradient differentiates.
-
-    Chain ``i < n``: player ``i`` plays its best response ``b_i`` (``actions[i]``, held
-    fixed) against ``pi_-i``, with player ``i``'s rewards. Chain ``n``: the joint policy, with
-    the rewards ``sum_i weights_i r_pi,i``.
-
-    Returns:
-      ``(M [n + 1, S, S], r [n + 1, S])``.
+    Chain ``i``: player ``i`` plays ``b_i`` (``actions[i]``) against ``pi_-i``, with player
+    ``i``'s rewards; the joint chain: ``pi`` with every player's rewards. Plain linear solves
+    (``_linalg.solve``), so forward and reverse mode both go through them; the two
+    factorisations are chained (``_linalg.after``).
     """
-    transitions = _contract.induced_tensors(transition, policy, trailing=1)
-    rewards = _contract.induced_tensors(jnp.moveaxis(reward, 0, -1), policy, trailing=1)
-    s = jnp.arange(transition.shape[0])
-    ms = [t[s, actions[i]] for i, t in enumerate(transitions)]
-    rs = [r[s, actions[i], i] for i, r in enumerate(rewards)]
-    ms.append(_contract.marginalise(transitions[0], policy[0]))
-    rs.append(_contract.marginalise(rewards[0], policy[0]) @ weights)
-    return jnp.stack(ms), jnp.stack(rs)
+    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
+    rewards = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    s = jnp.arange(game.num_states)
+    m = jnp.stack([t[s, actions[i]] for i, t in enumerate(transitions)])  # [n, S, S]
+    r = jnp.stack([x[s, actions[i], i] for i, x in enumerate(rewards)])  # [n, S]
+    m = _linalg.after(m, dependency)
+
+    def one(m_i, r_i):
+        return _linalg.solve(_linalg.factorize(m_i, game.discount), r_i)[0]
+
+    v_b = jax.vmap(one)(m, r)  # [n, S]
+    p_pi = _linalg.after(_contract.marginalise(transitions[0], policy[0]), v_b)
+    r_pi = _contract.marginalise(rewards[0], policy[0])  # [S, n]
+    v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
+    return v_b @ game.initial, v_pi.T @ game.initial
 
 
-def _gap_bwd(method, max_iters, residuals, cotangents):
+@_gap.defjvp
+def _gap_jvp(method, max_iters, primals, tangents):
     """Envelope theorem: the derivative of ``V_i^{*, pi_-i}`` is that of ``V_i^{b_i, pi_-i}``.
 
-    With ``L = sum_k w_k mu0 . x_k``, ``x_k = A_k^-1 r_k``, ``A_k = I - gamma M_k`` over the
-    chains of :func:`_fixed_response_chains` (``w = (cot_best, 1)``, the value cotangents in
-    the last chain's rewards), and ``y_k = A_k^-T (w_k mu0)``:
-    ``dL/dr_k = y_k``, ``dL/dM_k = gamma y_k x_k^T``, ``dL/dgamma = sum_k y_k . M_k x_k``,
-    ``dL/dmu0 = sum_k w_k x_k``. One batched LU of the ``n + 1`` chains, two batched solves
-    chained one after the other; ``M`` and ``r`` are pulled back to ``P``, ``R`` and ``pi``
-    through the contraction.
+    The tangents are those of :func:`_fixed_response_values` at the solver's best responses
+    (held fixed); for reverse mode JAX transposes them (the transposed solves reuse the
+    factors).
     """
-    del method, max_iters
-    game, policy, tol, actions, dependency = residuals
-    ct_best, ct_values, _ = cotangents
-    dtype = game.dtype
-    ct_best = jnp.asarray(ct_best, dtype)
-    ct_values = jnp.asarray(ct_values, dtype)
-    (m, r), pullback = jax.vjp(
-        lambda p, rew, pol: _fixed_response_chains(p, rew, pol, actions, ct_values),
-        game.transition,
-        game.reward,
-        policy,
+    game, policy, tol = primals
+    d_game, d_policy, _ = tangents
+    (best, values, converged), actions = _gap_forward(method, max_iters, game, policy, tol)
+    actions = lax.stop_gradient(actions)
+    dependency = lax.stop_gradient(best)
+    _, (d_best, d_values) = jax.jvp(
+        lambda g, p: _fixed_response_values(g, p, actions, dependency),
+        (game, policy),
+        (d_game, d_policy),
     )
-    gamma = game.discount
-    eye = jnp.eye(m.shape[-1], dtype=dtype)
-    lu = jax.vmap(jax.scipy.linalg.lu_factor)(eye - gamma * _linalg.after(m, dependency))
-    x = jax.vmap(lambda f, b: jax.scipy.linalg.lu_solve(f, b))(lu, r)  # [n + 1, S]
-    w = jnp.concatenate([ct_best, jnp.ones((1,), dtype)])
-    rhs = _linalg.after(w[:, None] * game.initial[None, :], x)
-    y = jax.vmap(lambda f, b: jax.scipy.linalg.lu_solve(f, b, trans=1))(lu, rhs)
-    d_m = gamma * y[:, :, None] * x[:, None, :]
-    g_transition, g_reward, g_policy = pullback((d_m, y))
-    g_gamma = jnp.sum(y * jnp.einsum("kst,kt->ks", m, x))
-    g_initial = w @ x
-    g_game = jax.tree_util.tree_unflatten(
-        jax.tree_util.tree_structure(game),
-        [g_transition, g_reward, g_initial.astype(game.initial.dtype), g_gamma.astype(gamma.dtype)],
-    )
-    g_tol = None if tol is None else jnp.zeros_like(tol)
-    return g_game, g_policy, g_tol
-
-
-_gap.defvjp(_gap_fwd, _gap_bwd)
+    d_converged = np.zeros(converged.shape, dtype=jax.dtypes.float0)
+    return (best, values, converged), (d_best, d_values, d_converged)
 
 
 @kernel(static=("method", "max_iters"))
@@ -614,15 +590,16 @@ def nash_gap(
     ``P``, which a validated game is up to rounding); so gains keep their precision when rewards
     carry a large offset (float32 ``R + 1e6``).
 
-    Gradients (reverse mode: ``jax.grad``, ``jax.vjp``): with respect to the policy and every
-    leaf of the game (``transition``, ``reward``, ``initial``, ``discount``), by the envelope
-    theorem (Danskin): ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` over deterministic ``b``, so
-    where player ``i``'s best response ``b_i`` is unique its derivative is that of
-    ``V_i^{b_i, pi_-i}`` with ``b_i`` held fixed. The gradient of ``nash_gap = max_i g_i`` then
-    follows the argmax player (ties share it, as ``jnp.max`` does). Where a best response is not
-    unique the gap is not differentiable and this is one of its one-sided derivatives. The
-    backward pass costs one batched factorisation of ``n + 1`` chains. ``converged`` has no
-    gradient; forward mode (``jax.jvp``) is not supported. With ``c = 0`` (the usual case) the
+    Derivatives (``jax.grad``, ``jax.vjp``, ``jax.jvp``; a custom JVP that JAX transposes for
+    reverse mode): with respect to the policy and every leaf of the game (``transition``,
+    ``reward``, ``initial``, ``discount``), by the envelope theorem (Danskin):
+    ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` over deterministic ``b``, so where player ``i``'s
+    best response ``b_i`` is unique its derivative is that of ``V_i^{b_i, pi_-i}`` with ``b_i``
+    held fixed. The gradient of ``nash_gap = max_i g_i`` then follows the argmax player (ties
+    share it, as ``jnp.max`` does). Where a best response is not unique the gap is not
+    differentiable and this is one of its one-sided derivatives. Differentiating costs one
+    batched factorisation of the ``n`` fixed-response chains and one of the joint chain, on top
+    of the forward pass; ``converged`` has no derivative. With ``c = 0`` (the usual case) the
     derivatives are those of the formulas above in every direction. With ``c != 0`` they are
     the same along every direction that keeps the rows of ``P`` and of the policy summing to
     1; in other directions (raw, unprojected steps on ``P`` or ``pi``) they differ by terms

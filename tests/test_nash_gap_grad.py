@@ -1,4 +1,4 @@
-"""``jax.grad`` through ``nash_gap`` (jaxmail/best_response.py: custom VJP, envelope theorem).
+"""Derivatives of ``nash_gap`` (jaxmail/best_response.py: custom JVP, envelope theorem).
 
 Where every player's best response is unique, ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` is
 differentiable with the derivative of ``V_i^{b_i, pi_-i}`` at the maximiser (Danskin), so the gap
@@ -20,7 +20,7 @@ _FIELDS = ("transition", "reward", "initial", "discount")
 
 
 def _objective(game, logits):
-    """Uses every output the VJP feeds: the gap (argmax player), NashConv, both value vectors."""
+    """Uses every differentiable output: the gap (argmax player), NashConv, both value vectors."""
     gap = jm.nash_gap(game, jm.softmax_policy(logits))
     return (
         gap.nash_gap + 0.3 * gap.nash_conv + 0.1 * gap.values[0] + 0.2 * gap.best_response_values[1]
@@ -87,3 +87,9 @@ def test_nash_gap_gradient_matches_finite_differences(x64):
         )
         np.testing.assert_allclose(getattr(g_game, name), fd, rtol=0, atol=FD_ATOL, err_msg=name)
         assert np.abs(fd).max() > 1e-2, name
+
+    # Forward mode gives the same directional derivative (the custom JVP, untransposed).
+    direction = tuple(jnp.asarray(rng.normal(size=(3, 2))) for _ in range(2))
+    _, jvp = jax.jvp(lambda lg: _objective(game, lg), (logits,), (direction,))
+    want = sum(float(jnp.sum(g * d)) for g, d in zip(g_logits, direction))
+    np.testing.assert_allclose(float(jvp), want, rtol=0, atol=1e-10)
