@@ -7,7 +7,9 @@ Every exact quantity in jaxmail is a solve with ``A = I - gamma M`` for a stocha
   the transposed system (values and occupancies come from the same factors).
 * ``"iterative"``: the fixed point ``x <- b + gamma M x`` (no factorisation; one ``[S, S]``
   matrix-vector product per step, contraction rate ``gamma``) for large ``S``, under a
-  ``lax.while_loop`` with tolerance and cap.
+  ``lax.while_loop`` with a relative tolerance (it bounds the error, whatever the scale of the
+  right-hand side and the discount; see :func:`solve`) and a cap; it reports whether it met
+  the tolerance.
 
 Both are wrapped in ``lax.custom_linear_solve``, so gradients flow through ``M``, ``gamma`` and
 ``b`` by implicit differentiation (the backward pass reuses the same factors).
@@ -24,6 +26,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxmail import _xla_guard
 
 Array = jax.Array
 
@@ -47,14 +51,17 @@ def check_solver(solver: str) -> str:
     return solver
 
 
-def default_tol(dtype, discount: Array, scale: Array) -> Array:
-    """Absolute residual tolerance ``64 eps scale / (1 - gamma)`` for iterative solves.
+def default_tol(dtype, discount: Array) -> Array:
+    """Default relative tolerance ``4 eps / (1 - gamma)`` of the iterative solver.
 
-    The fixed-point increment cannot fall below rounding of values of size
-    ``scale / (1 - gamma)``; this tolerance sits a little above that floor.
+    ``A = I - gamma M`` has condition number up to ``(1 + gamma) / (1 - gamma)``, so no solver
+    in precision ``eps`` can promise a relative error below about ``eps / (1 - gamma)``; the
+    default asks for 4 times that. Measured on random chains (float32, ``S`` 16 to 256, gamma
+    0.9 to 0.9999), the fixed point's relative residual goes below ``0.5 eps`` before the cap,
+    so this target is reached (at gamma = 0.9999 after about 55 000 steps).
     """
     eps = jnp.finfo(dtype).eps
-    return 64.0 * eps * jnp.maximum(scale, 1.0) / (1.0 - discount)
+    return 4.0 * eps / (1.0 - discount)
 
 
 class Factors(NamedTuple):
@@ -69,25 +76,44 @@ def factorize(matrix: Array, discount: Array, *, solver: str = "lu") -> Factors:
     """Prepares ``A = I - gamma M`` for solves. ``matrix`` is ``[S, S]``."""
     check_solver(solver)
     if solver == "lu":
+        _xla_guard.check()  # refuses to build LAPACK calls that could hang (see _xla_guard)
         a = jnp.eye(matrix.shape[-1], dtype=matrix.dtype) - discount * matrix
         lu = jax.scipy.linalg.lu_factor(lax.stop_gradient(a))
         return Factors(matrix, discount, lu)
     return Factors(matrix, discount, None)
 
 
-def _fixed_point(matrix, discount, b, tol, max_iters):
+def _norm(x: Array, transpose: bool) -> Array:
+    """Per-column norm of ``[S]`` or ``[S, k]``: inf-norm for ``A``, 1-norm for ``A^T``.
+
+    ``gamma M`` is a contraction with factor ``gamma`` in the inf-norm (rows of ``M`` sum to 1)
+    and ``gamma M^T`` in the 1-norm, and ``||A^-1||_inf = ||A^-T||_1 <= 1 / (1 - gamma)``.
+    """
+    return jnp.sum(jnp.abs(x), axis=0) if transpose else jnp.max(jnp.abs(x), axis=0)
+
+
+def _fixed_point(matrix, discount, b, tol, max_iters, transpose):
+    """``x <- b + gamma M x`` from ``x = b`` until the relative stopping rule of :func:`solve`.
+
+    Returns ``(x, converged)``; ``converged`` is the rule, met before the cap.
+    """
+    b_norm = _norm(b, transpose)
+
     def cond(carry):
-        _, delta, k = carry
-        return (delta > tol) & (k < max_iters)
+        _, ok, finite, k = carry
+        return ~ok & finite & (k < max_iters)
 
     def body(carry):
-        x, _, k = carry
+        x, _, _, k = carry
         new = b + discount * (matrix @ x)
-        return new, jnp.max(jnp.abs(new - x)), k + 1
+        # new - x = b - A x: the increment is the residual of the previous iterate.
+        residual = _norm(new - x, transpose)
+        bound = tol * (1.0 - discount) * (_norm(new, transpose) + b_norm)
+        return new, jnp.all(residual <= bound), jnp.all(jnp.isfinite(residual)), k + 1
 
-    init = (b, jnp.asarray(jnp.inf, b.dtype), jnp.asarray(0, jnp.int32))
-    x, _, _ = lax.while_loop(cond, body, init)
-    return x
+    init = (b, jnp.asarray(False), jnp.asarray(True), jnp.asarray(0, jnp.int32))
+    x, ok, _, _ = lax.while_loop(cond, body, init)
+    return x, ok
 
 
 def solve(
@@ -104,13 +130,19 @@ def solve(
       factors: from :func:`factorize`.
       b: ``[S]`` or ``[S, k]`` right-hand sides.
       transpose: solve with ``A^T`` instead.
-      tol: iterative solver only: absolute tolerance on the fixed-point increment (which is
-        the residual ``||A x - b||_inf``); default :func:`default_tol`.
+      tol: iterative solver only: RELATIVE tolerance on the error, default :func:`default_tol`.
+        The fixed point stops at the first step whose increment (the residual
+        ``b - A x_prev`` of the previous iterate) satisfies, for every right-hand side,
+        ``||b - A x_prev|| <= tol (1 - gamma) (||x|| + ||b||)``, in the inf-norm (or the
+        1-norm with ``transpose``, where ``gamma M^T`` contracts). As ``||A^-1|| <= 1 / (1 -
+        gamma)`` in that norm, the returned ``x`` then has ``||x - x*|| <= tol (||x|| +
+        ||b||)``: the residual is relative to the scale of the right-hand side and of the
+        solution, and the ``1 / (1 - gamma)`` conditioning is accounted for.
       max_iters: iterative solver only: cap on fixed-point steps.
 
     Returns:
       ``(x, converged)``: ``x`` shaped like ``b``; ``converged`` a boolean scalar (for "lu": the
-      solution is finite; for "iterative": the residual ``||A x - b||_inf <= tol``).
+      solution is finite; for "iterative": the stopping rule above was met before the cap).
     """
     matrix, discount, lu = factors
     m = matrix.T if transpose else matrix
@@ -130,17 +162,17 @@ def solve(
         x = lax.custom_linear_solve(matvec, b, direct, direct_t)
         return x, jnp.all(jnp.isfinite(x))
 
+    g = lax.stop_gradient(discount)
     if tol is None:
-        tol = default_tol(b.dtype, discount, jnp.max(jnp.abs(b)))
+        tol = default_tol(b.dtype, g)
     tol = lax.stop_gradient(jnp.asarray(tol, b.dtype))
-    md, g = lax.stop_gradient(m), lax.stop_gradient(discount)
+    md = lax.stop_gradient(m)
 
     def iterate(_, rhs):
-        return _fixed_point(md, g, rhs, tol, max_iters)
+        return _fixed_point(md, g, rhs, tol, max_iters, transpose)
 
     def iterate_t(_, rhs):
-        return _fixed_point(md.T, g, rhs, tol, max_iters)
+        return _fixed_point(md.T, g, rhs, tol, max_iters, not transpose)
 
-    x = lax.custom_linear_solve(matvec, b, iterate, iterate_t)
-    residual = jnp.max(jnp.abs(matvec(lax.stop_gradient(x)) - lax.stop_gradient(b)))
-    return x, residual <= tol * (1.0 + 1e-3)
+    x, converged = lax.custom_linear_solve(matvec, b, iterate, iterate_t, has_aux=True)
+    return x, converged

@@ -15,20 +15,27 @@ that the joint evaluation already gives, or by value iteration. Both run under
 
 Best-response gain ``g_i(pi) = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0) >= 0``;
 NashGap ``= max_i g_i`` (the paper's exploitability); NashConv ``= sum_i g_i`` (OpenSpiel's).
+
+Rewards far from zero compared with their spread are centred per player before solving
+(``evaluation.reward_offsets``): best responses and gains do not change, and values are shifted
+back. :func:`nash_gap` is differentiable (both modes) with the best responses held fixed
+(envelope theorem; see its docstring).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._api import kernel
-from jaxmail.evaluation import policy_matrices
+from jaxmail.evaluation import policy_matrices, reward_offsets
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
 
@@ -298,6 +305,25 @@ def solve_mdp(
 # ----------------------------------------------------------------------------------------------
 
 
+def _centred(game: MarkovGame) -> tuple[MarkovGame, Array]:
+    """``(game with rewards R_i - c_i, c [n])``; ``c`` from ``evaluation.reward_offsets``.
+
+    Best responses, gains and best-response sets are the same in both games (every policy's
+    value moves by ``c_i / (1 - gamma)``); the centred one keeps float32 precision when the
+    rewards carry a large offset. The game is rebuilt from its leaves (no re-validation, no
+    dtype change).
+    """
+    c = reward_offsets(game.reward, axis=tuple(range(1, game.reward.ndim)))
+    leaves, treedef = jax.tree_util.tree_flatten(game)
+    leaves = [game.reward - c if x is game.reward else x for x in leaves]
+    return jax.tree_util.tree_unflatten(treedef, leaves), c.reshape(-1)
+
+
+def _shift(game: MarkovGame, c: Array) -> Array:
+    """``[n]`` ``c_i / (1 - gamma)``: what centring took off every value of player ``i``."""
+    return c / (1.0 - game.discount)
+
+
 def _joint_values(game, mdp0, policy0):
     """``V^pi [n, S]`` from player 0's induced tensors (``P_pi = sum_a pi_0 P_0``)."""
     p_pi = _contract.marginalise(mdp0[0], policy0)
@@ -361,33 +387,8 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     return sol, q_pi
 
 
-@kernel(static=("player", "method", "max_iters"))
-def best_response(
-    game: MarkovGame,
-    policy: Sequence[Array],
-    player: int,
-    *,
-    method: str = "policy_iteration",
-    tol: float | Array | None = None,
-    max_iters: int | None = None,
-) -> BestResponse:
-    """A best response of ``player`` to the others' policies.
-
-    Args:
-      game: one game.
-      policy: ``n`` arrays ``[S, A_i]``; ``policy[player]`` only serves the warm start.
-      player: static int in ``[0, n)``.
-      method: ``"policy_iteration"`` (exact, default) or ``"value_iteration"``.
-      tol: solver tolerance (see :func:`solve_mdp`).
-      max_iters: solver cap.
-
-    Returns:
-      A :class:`BestResponse`: one-hot ``policy [S, A_i]``, ``values [S]``,
-      ``q_values [S, A_i]``, ``converged``, ``iterations``.
-    """
-    _check_method(method)
-    policy = check_policy(game, policy)
-    player = check_player(game, player)
+def _best_response(game, policy, player, *, method, tol, max_iters) -> BestResponse:
+    """:func:`best_response` without the checks, in the game as given (centred by the caller)."""
     mdp = induced_mdp(game, policy, player)
     # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
     pi = policy[player]
@@ -409,6 +410,72 @@ def best_response(
     return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
 
 
+@kernel(static=("player", "method", "max_iters"))
+def best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    method: str = "policy_iteration",
+    tol: float | Array | None = None,
+    max_iters: int | None = None,
+) -> BestResponse:
+    """A best response of ``player`` to the others' policies.
+
+    Solved in the game with the player's rewards centred (:func:`_centred`; the response is
+    the same, and a large reward offset costs no precision); values and Q-values are shifted
+    back by ``c_i / (1 - gamma)``.
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]``; ``policy[player]`` only serves the warm start.
+      player: static int in ``[0, n)``.
+      method: ``"policy_iteration"`` (exact, default) or ``"value_iteration"``.
+      tol: solver tolerance (see :func:`solve_mdp`; the default is taken on the centred
+        rewards).
+      max_iters: solver cap.
+
+    Returns:
+      A :class:`BestResponse`: one-hot ``policy [S, A_i]``, ``values [S]``,
+      ``q_values [S, A_i]``, ``converged``, ``iterations``.
+    """
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    game_c, c = _centred(game)
+    br = _best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
+    shift = _shift(game, c)[player]
+    return br._replace(values=br.values + shift, q_values=br.q_values + shift)
+
+
+def _responses(game, policy, *, method, tol, max_iters):
+    """``(MDPSolution batched over players [n, ...], V^pi [n, S])`` in the game as given."""
+    transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
+    rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    v_pi = _joint_values(game, (transitions[0], rewards_all[0]), policy[0])
+    rewards = [r[..., i] for i, r in enumerate(rewards_all)]
+    sol, _ = _solve_players(
+        game, transitions, rewards, v_pi, method=method, tol=tol, max_iters=max_iters
+    )
+    return sol, v_pi
+
+
+def _records(game, sol, shift=None) -> tuple[BestResponse, ...]:
+    out = []
+    for i, a in enumerate(game.num_actions):
+        s = 0.0 if shift is None else shift[i]
+        out.append(
+            BestResponse(
+                jax.nn.one_hot(sol.actions[i], a, dtype=game.dtype),
+                sol.values[i] + s,
+                sol.q_values[i, :, :a] + s,
+                sol.converged[i],
+                sol.iterations[i],
+            )
+        )
+    return tuple(out)
+
+
 @kernel(static=("method", "max_iters"))
 def best_responses(
     game: MarkovGame,
@@ -421,7 +488,8 @@ def best_responses(
     """Every player's best response, solved together.
 
     Shares the partial contractions of ``P`` between players, evaluates ``pi`` once, and runs
-    all ``n`` policy iterations in one batched loop.
+    all ``n`` policy iterations in one batched loop. Rewards are centred per player as in
+    :func:`best_response`.
 
     Returns:
       ``(responses, values)``: a tuple of ``n`` :class:`BestResponse` and the joint policy's
@@ -429,25 +497,75 @@ def best_responses(
     """
     _check_method(method)
     policy = check_policy(game, policy)
+    game_c, c = _centred(game)
+    sol, v_pi = _responses(game_c, policy, method=method, tol=tol, max_iters=max_iters)
+    shift = _shift(game, c)
+    return _records(game, sol, shift), v_pi + shift[:, None]
+
+
+# ----------------------------------------------------------------------------------------------
+# The Nash gap, differentiable with the best responses held fixed.
+# ----------------------------------------------------------------------------------------------
+
+
+def _gap_forward(method, max_iters, game, policy, tol):
+    sol, v_pi = _responses(game, policy, method=method, tol=tol, max_iters=max_iters)
+    best = sol.values @ game.initial  # [n]
+    values = v_pi @ game.initial  # [n]
+    return (best, values, sol.converged), sol.actions
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _gap(method, max_iters, game, policy, tol):
+    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n], converged [n])``; custom JVP below."""
+    return _gap_forward(method, max_iters, game, policy, tol)[0]
+
+
+def _fixed_response_values(game, policy, actions, dependency):
+    """``(V_i^{b_i, pi_-i}(mu0) [n], V_i^pi(mu0) [n])`` with the responses ``b`` held fixed.
+
+    Chain ``i``: player ``i`` plays ``b_i`` (``actions[i]``) against ``pi_-i``, with player
+    ``i``'s rewards; the joint chain: ``pi`` with every player's rewards. Plain linear solves
+    (``_linalg.solve``), so forward and reverse mode both go through them; the two
+    factorisations are chained (``_linalg.after``).
+    """
     transitions = _contract.induced_tensors(game.transition, policy, trailing=1)
-    rewards_all = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
-    v_pi = _joint_values(game, (transitions[0], rewards_all[0]), policy[0])
-    rewards = [r[..., i] for i, r in enumerate(rewards_all)]
-    sol, _ = _solve_players(
-        game, transitions, rewards, v_pi, method=method, tol=tol, max_iters=max_iters
+    rewards = _contract.induced_tensors(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    s = jnp.arange(game.num_states)
+    m = jnp.stack([t[s, actions[i]] for i, t in enumerate(transitions)])  # [n, S, S]
+    r = jnp.stack([x[s, actions[i], i] for i, x in enumerate(rewards)])  # [n, S]
+    m = _linalg.after(m, dependency)
+
+    def one(m_i, r_i):
+        return _linalg.solve(_linalg.factorize(m_i, game.discount), r_i)[0]
+
+    v_b = jax.vmap(one)(m, r)  # [n, S]
+    p_pi = _linalg.after(_contract.marginalise(transitions[0], policy[0]), v_b)
+    r_pi = _contract.marginalise(rewards[0], policy[0])  # [S, n]
+    v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
+    return v_b @ game.initial, v_pi.T @ game.initial
+
+
+@_gap.defjvp
+def _gap_jvp(method, max_iters, primals, tangents):
+    """Envelope theorem: the derivative of ``V_i^{*, pi_-i}`` is that of ``V_i^{b_i, pi_-i}``.
+
+    The tangents are those of :func:`_fixed_response_values` at the solver's best responses
+    (held fixed); for reverse mode JAX transposes them (the transposed solves reuse the
+    factors).
+    """
+    game, policy, tol = primals
+    d_game, d_policy, _ = tangents
+    (best, values, converged), actions = _gap_forward(method, max_iters, game, policy, tol)
+    actions = lax.stop_gradient(actions)
+    dependency = lax.stop_gradient(best)
+    _, (d_best, d_values) = jax.jvp(
+        lambda g, p: _fixed_response_values(g, p, actions, dependency),
+        (game, policy),
+        (d_game, d_policy),
     )
-    out = []
-    for i, a in enumerate(game.num_actions):
-        out.append(
-            BestResponse(
-                jax.nn.one_hot(sol.actions[i], a, dtype=game.dtype),
-                sol.values[i],
-                sol.q_values[i, :, :a],
-                sol.converged[i],
-                sol.iterations[i],
-            )
-        )
-    return tuple(out), v_pi
+    d_converged = np.zeros(converged.shape, dtype=jax.dtypes.float0)
+    return (best, values, converged), (d_best, d_values, d_converged)
 
 
 @kernel(static=("method", "max_iters"))
@@ -465,10 +583,33 @@ def nash_gap(
     (shared partial contractions), one factorisation for ``V^pi``, then one batched
     factorisation per policy-iteration step for all players together.
 
+    Precision: computed with each player's rewards centred (``R_i - c_i``, ``c_i`` the
+    midrange of ``R_i`` when the rewards are far from zero compared with their spread, else 0:
+    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``values`` and
+    ``best_response_values`` are shifted back by ``c_i / (1 - gamma)`` (exact for a stochastic
+    ``P``, which a validated game is up to rounding); so gains keep their precision when rewards
+    carry a large offset (float32 ``R + 1e6``).
+
+    Derivatives (``jax.grad``, ``jax.vjp``, ``jax.jvp``; a custom JVP that JAX transposes for
+    reverse mode): with respect to the policy and every leaf of the game (``transition``,
+    ``reward``, ``initial``, ``discount``), by the envelope theorem (Danskin):
+    ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` over deterministic ``b``, so where player ``i``'s
+    best response ``b_i`` is unique its derivative is that of ``V_i^{b_i, pi_-i}`` with ``b_i``
+    held fixed. The gradient of ``nash_gap = max_i g_i`` then follows the argmax player (ties
+    share it, as ``jnp.max`` does). Where a best response is not unique the gap is not
+    differentiable and this is one of its one-sided derivatives. Differentiating costs one
+    batched factorisation of the ``n`` fixed-response chains and one of the joint chain, on top
+    of the forward pass; ``converged`` has no derivative. With ``c = 0`` (the usual case) the
+    derivatives are those of the formulas above in every direction. With ``c != 0`` they are
+    the same along every direction that keeps the rows of ``P`` and of the policy summing to
+    1; in other directions (raw, unprojected steps on ``P`` or ``pi``) they differ by terms
+    proportional to ``c_i``.
+
     Args:
       game: one game.
       policy: ``n`` arrays ``[S, A_i]``.
-      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`).
+      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`; the default
+        ``tol`` is taken on the centred rewards).
 
     Returns:
       A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,
@@ -479,13 +620,17 @@ def nash_gap(
       >>> float(gap.nash_gap)
       0.0
       >>> gaps = jax.vmap(jm.nash_gap)(games, policies)      # a batch, one compiled call
+      >>> grads = jax.grad(lambda pi: jm.nash_gap(game, pi).nash_gap)(policy)
     """
-    responses, v_pi = best_responses(game, policy, method=method, tol=tol, max_iters=max_iters)
-    values = v_pi @ game.initial
-    best = jnp.stack([br.values for br in responses]) @ game.initial
+    _check_method(method)
+    policy = check_policy(game, policy)
+    game_c, c = _centred(game)
+    if tol is not None:
+        tol = jnp.asarray(tol, game.dtype)
+    best, values, converged = _gap(method, max_iters, game_c, policy, tol)
     gains = best - values
-    converged = jnp.stack([br.converged for br in responses])
-    return NashGap(gains, jnp.max(gains), jnp.sum(gains), values, best, converged)
+    shift = _shift(game, c)
+    return NashGap(gains, jnp.max(gains), jnp.sum(gains), values + shift, best + shift, converged)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,6 +658,24 @@ def _set_tol(game, tol):
     return tol
 
 
+def _check_reference(game: MarkovGame, reference: Array, player: int) -> Array:
+    shape = tuple(np.shape(reference))
+    want = (game.num_states, game.num_actions[player])
+    if shape != want:
+        raise ValueError(
+            f"reference: expected shape [S, A_{player}] = {want} (a policy of player {player}), "
+            f"got {shape}"
+        )
+    return jnp.asarray(reference, game.dtype)
+
+
+def _response_set(game_c, policy, player, tol, method):
+    """``(near-optimal mask [S, A_i], tol)`` in the centred game ``game_c``."""
+    br = _best_response(game_c, policy, player, method=method, tol=None, max_iters=None)
+    tol = _set_tol(game_c, tol)
+    return _near_optimal(br.q_values, tol)
+
+
 @kernel(static=("player", "method"))
 def best_response_set(
     game: MarkovGame,
@@ -526,15 +689,19 @@ def best_response_set(
 
     ``mask[s, a] = Q_i^*(s, a) >= V_i^*(s) - tol``. A policy is a best response (from every
     state, up to ``tol / (1 - gamma)``) exactly when it only plays actions in the mask.
+    Computed with the player's rewards centred (the mask does not depend on a constant).
 
     Args:
-      tol: default :func:`default_set_tol`.
+      tol: default :func:`default_set_tol` (of the centred rewards).
 
     Returns:
       ``[S, A_i]`` bool; every row has at least one true entry.
     """
-    br = best_response(game, policy, player, method=method)
-    return _near_optimal(br.q_values, _set_tol(game, tol))
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    game_c, _ = _centred(game)
+    return _response_set(game_c, policy, player, tol, method)
 
 
 @kernel(static=("player", "method"))
@@ -557,8 +724,16 @@ def farthest_best_response(
 
     Returns:
       ``[S, A_i]`` one-hot policy.
+
+    Raises:
+      ValueError: ``reference`` is not ``[S, A_i]``.
     """
-    mask = best_response_set(game, policy, player, tol=tol, method=method)
+    _check_method(method)
+    policy = check_policy(game, policy)
+    player = check_player(game, player)
+    reference = _check_reference(game, reference, player)
+    game_c, _ = _centred(game)
+    mask = _response_set(game_c, policy, player, tol, method)
     return _farthest(mask, reference, game.dtype)
 
 
@@ -574,22 +749,25 @@ def best_response_shift(
     """Every player's BR shift (PAPER.md §2), ``[n]``.
 
     ``shift_i = max over best responses pi*_i to pi_-i of E_{s ~ d^expert} ||pi*_i - expert_i||_1``
-    computed state by state with :func:`farthest_best_response` (``tol`` decides ties).
+    computed state by state with :func:`farthest_best_response` (``tol`` decides ties; rewards
+    centred as there).
     """
+    _check_method(method)
     policy = check_policy(game, policy)
     expert = check_policy(game, expert, name="expert")
-    responses, _ = best_responses(game, policy, method=method)
+    game_c, _ = _centred(game)
+    sol, _ = _responses(game_c, policy, method=method, tol=None, max_iters=None)
     # The expert's occupancy solve starts only after the best responses (see _linalg.after).
     p_e, _ = policy_matrices(game, expert)
-    p_e = _linalg.after(p_e, jnp.stack([br.values for br in responses]))
+    p_e = _linalg.after(p_e, sol.values)
     d, _ = _linalg.solve(
         _linalg.factorize(p_e, game.discount),
         (1.0 - game.discount) * game.initial,
         transpose=True,
     )
-    tol = _set_tol(game, tol)
+    tol = _set_tol(game_c, tol)
     shifts = []
-    for i, br in enumerate(responses):
+    for i, br in enumerate(_records(game, sol)):
         far = _farthest(_near_optimal(br.q_values, tol), expert[i], game.dtype)
         shifts.append(d @ jnp.sum(jnp.abs(far - expert[i]), axis=-1))
     return jnp.stack(shifts)

@@ -6,11 +6,18 @@ Everything here goes through ONE preparation of ``A = I - gamma P_pi`` per polic
 factorisation by default, DESIGN.md §2.1), where ``P_pi [S, S]`` and ``r_pi [n, S]`` are the
 transition and rewards contracted with the joint policy in one pass over the tensors:
 
-* values: ``A V_i = r_pi,i`` for all players at once (``n`` right-hand sides);
+* values: ``A V_i = r_pi,i`` for all players at once (``n`` right-hand sides), solved for the
+  centred rewards ``r_pi,i - c_i`` and shifted back (:func:`reward_offsets`; ``c = 0`` unless
+  the rewards are far from zero compared with their spread), so that a large reward offset
+  costs no precision;
 * state occupancy: ``A^T d = (1 - gamma) mu0`` (the transposed solve with the same factors).
 
 All functions take one game and one policy; batch with ``jax.vmap``. All are differentiable
 (implicit differentiation of the linear solve).
+
+Convergence: ``"lu"`` is exact (``converged`` means finite). ``"iterative"`` stops on a
+relative rule that bounds the error (see :func:`evaluate`); :func:`evaluate` returns its flag,
+and the shorthands (:func:`values`, :func:`state_occupancy`, ...) return NaN when it failed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._api import kernel
@@ -64,30 +72,82 @@ def policy_matrices(game: MarkovGame, policy: Sequence[Array]) -> tuple[Array, A
     return p_pi, r_pi.T
 
 
-def _evaluate(game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters):
+def reward_offsets(reward: Array, axis: int | tuple[int, ...]) -> Array:
+    """Per-player reward offset ``c_i`` that the solves take out, held out of gradients.
+
+    ``c_i`` is the midrange ``(max R_i + min R_i) / 2`` when it exceeds twice the half-spread
+    ``h_i = (max R_i - min R_i) / 2`` (rewards far from zero compared with their spread), else
+    0: centring then gains less than a factor 3 in precision, and the kernels compute exactly
+    the uncentred formulas (in every direction of their arguments, gradients included).
+
+    Every kernel that solves for values subtracts it: ``V_i = A^-1 (r_i - c_i) + c_i / (1 -
+    gamma)``, exact since ``A 1 = (1 - gamma) 1`` for a stochastic ``P_pi`` (a validated game
+    is stochastic up to rounding; the solve does not re-derive that rounding, which ``c_i``
+    would magnify). Best responses and gains are unchanged by a per-player constant, so they
+    are computed from the centred rewards alone, and their precision depends on the spread of
+    the rewards, not their offset (float32 rewards ``1e6 + U(-1, 1)`` would otherwise give
+    values of ``1e8`` whose rounding, about 8, swamps gains of a few units). ``R - c`` is exact
+    when ``R`` and ``c`` are within a factor 2 of each other (Sterbenz), which is the
+    large-offset case.
+
+    Args:
+      reward: ``[n, ...]`` (player first) or ``[..., n]``.
+      axis: the axes to reduce (all but the player axis).
+
+    Returns:
+      ``c`` with the reduced axes kept (size 1), so that ``reward - c`` broadcasts.
+    """
+    reward = lax.stop_gradient(reward)
+    high = jnp.max(reward, axis=axis, keepdims=True)
+    low = jnp.min(reward, axis=axis, keepdims=True)
+    mid, half = 0.5 * (high + low), 0.5 * (high - low)
+    return jnp.where(jnp.abs(mid) > 2.0 * half, mid, jnp.zeros_like(mid))
+
+
+def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
+    """``(P_pi [S, S], r_pi - c [n, S], c [n])``: :func:`policy_matrices` of the centred rewards.
+
+    The offsets ``c`` (:func:`reward_offsets` of ``R``) are taken out BEFORE the contraction,
+    whose rounding is relative to the size of what it sums.
+    """
+    c = reward_offsets(game.reward, axis=tuple(range(1, game.reward.ndim)))
+    p_pi = _contract.contract_all(game.transition, policy, trailing=1)
+    r_pi = _contract.contract_all(jnp.moveaxis(game.reward - c, 0, -1), policy, trailing=1)
+    return p_pi, r_pi.T, c.reshape(-1)
+
+
+def _evaluate(
+    game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters, offset=None
+):
+    """Values ``[n, S]`` and occupancy ``[S]`` from one preparation of ``A = I - gamma P_pi``.
+
+    ``r_pi`` is ``[n, S]``, already centred by ``offset [n]`` if given. The values are solved
+    for ``r_pi - c'`` (``c'`` from :func:`reward_offsets`) and shifted back by ``c / (1 -
+    gamma)`` with ``c = c' + offset``. ``tol`` is the iterative solver's relative tolerance
+    (see ``_linalg.solve``), the same for both solves.
+    """
     factors = _linalg.factorize(p_pi, game.discount, solver=solver)
     values = occupancy = None
     ok = jnp.asarray(True)
     if want_values:
-        v, ok_v = _linalg.solve(factors, r_pi.T, tol=tol, max_iters=max_iters)
-        values, ok = v.T, ok & ok_v
+        own = reward_offsets(r_pi, axis=1)  # [n, 1]
+        c = own if offset is None else own + lax.stop_gradient(offset)[:, None]
+        v, ok_v = _linalg.solve(factors, (r_pi - own).T, tol=tol, max_iters=max_iters)
+        values, ok = v.T + c / (1.0 - game.discount), ok & ok_v
     if want_occupancy:
         rhs = (1.0 - game.discount) * game.initial
         if values is not None:  # never two linear-algebra calls side by side (see _linalg)
             rhs = _linalg.after(rhs, values)
-        # The occupancy solves with tol * (1 - gamma); its default is that of a unit reward scale
-        # (64 eps), not _linalg's default for this right-hand side: (1 - gamma) mu0 is small, and
-        # the scale clamp there would loosen the tolerance by 1 / (1 - gamma).
-        occ_tol = _linalg.default_tol(rhs.dtype, game.discount, 1.0) if tol is None else tol
-        occupancy, ok_d = _linalg.solve(
-            factors,
-            rhs,
-            transpose=True,
-            tol=occ_tol * (1 - game.discount),
-            max_iters=max_iters,
-        )
+        occupancy, ok_d = _linalg.solve(factors, rhs, transpose=True, tol=tol, max_iters=max_iters)
         ok = ok & ok_d
     return values, occupancy, ok
+
+
+def _flagged(x: Array, converged: Array, solver: str) -> Array:
+    """``x``, or NaN everywhere when an iterative solve did not converge (the shorthands' flag)."""
+    if solver == "lu":
+        return x
+    return jnp.where(converged, x, jnp.nan)
 
 
 @kernel(static=("solver", "max_iters"))
@@ -101,19 +161,26 @@ def evaluate(
 ) -> Evaluation:
     """Values of every player and the state occupancy, from one factorisation.
 
+    Rewards far from zero compared with their spread are centred first
+    (:func:`reward_offsets`) and the values shifted back by ``c_i / (1 - gamma)``, so a large
+    reward offset costs no precision.
+
     Args:
       game: one game.
       policy: ``n`` arrays ``[S, A_i]``.
       solver: ``"lu"`` (exact, default) or ``"iterative"`` (fixed point, no factorisation;
         for large ``S``).
-      tol: iterative solver only: absolute tolerance on the residual of the value solve
-        (the occupancy solve uses ``tol * (1 - gamma)``); default ``64 eps max(1, max|r|) /
-        (1-gamma)`` for the values and ``64 eps`` for the occupancy.
-      max_iters: iterative solver only: cap on fixed-point steps.
+      tol: iterative solver only: relative tolerance. Each solve stops when its residual
+        ``||b - A x_prev||`` is at most ``tol (1 - gamma) (||x|| + ||b||)`` (inf-norm for the
+        values, 1-norm for the occupancy), which bounds the error by ``tol (||x|| + ||b||)``
+        whatever the discount; default ``4 eps / (1 - gamma)`` (the conditioning of ``I -
+        gamma P_pi`` in precision ``eps``). So in float32 at gamma = 0.9999 ``converged``
+        promises an occupancy within 1e-2 in L1 (use float64 for better).
+      max_iters: iterative solver only: cap on fixed-point steps per solve.
 
     Returns:
       An :class:`Evaluation` with ``values [n, S]``, ``expected_values [n]``, ``occupancy [S]``
-      and ``converged``.
+      and ``converged`` (both solves met their rule; for ``"lu"``: finite).
 
     Example:
       >>> ev = jm.evaluate(game, jm.uniform_policy(game))
@@ -121,7 +188,8 @@ def evaluate(
       ((2, 1), 1.0)
     """
     _linalg.check_solver(solver)
-    p_pi, r_pi = policy_matrices(game, policy)
+    policy = check_policy(game, policy)
+    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
     values, occupancy, ok = _evaluate(
         game,
         p_pi,
@@ -131,6 +199,7 @@ def evaluate(
         solver=solver,
         tol=tol,
         max_iters=max_iters,
+        offset=c,
     )
     return Evaluation(values, values @ game.initial, occupancy, ok)
 
@@ -139,12 +208,15 @@ def evaluate(
 def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n, S]`` values ``V_i^pi(s)``: the solution of ``(I - gamma P_pi) V_i = r_pi,i``.
 
-    With ``solver="iterative"`` this shorthand does not report convergence: use
-    :func:`evaluate`, whose ``converged`` field does, and which takes ``tol`` and ``max_iters``.
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
     """
     _linalg.check_solver(solver)
-    p_pi, r_pi = policy_matrices(game, policy)
-    v, _, _ = _evaluate(
+    policy = check_policy(game, policy)
+    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
+    v, _, ok = _evaluate(
         game,
         p_pi,
         r_pi,
@@ -153,13 +225,20 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
         solver=solver,
         tol=None,
         max_iters=100_000,
+        offset=c,
     )
-    return v
+    return _flagged(v, ok, solver)
 
 
 @kernel(static=("solver",))
 def expected_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
-    """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``."""
+    """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``.
+
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
+    """
     return values(game, policy, solver=solver) @ game.initial
 
 
@@ -170,10 +249,15 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     ``d^pi(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s | s_0 ~ mu0)``, the solution of
     ``(I - gamma P_pi)^T d = (1 - gamma) mu0``. Non-negative, sums to 1, and satisfies the flow
     equation ``d = (1 - gamma) mu0 + gamma P_pi^T d``.
+
+    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
+    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
+    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
+    takes ``tol`` and ``max_iters``.
     """
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
-    _, d, _ = _evaluate(
+    _, d, ok = _evaluate(
         game,
         p_pi,
         r_pi,
@@ -183,14 +267,17 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
         tol=None,
         max_iters=100_000,
     )
-    return d
+    return _flagged(d, ok, solver)
 
 
 @kernel(static=("solver",))
 def state_action_occupancy(
     game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu"
 ) -> tuple[Array, ...]:
-    """Per-player state-action occupancy ``rho_i(s, a_i) = d^pi(s) pi_i(a_i|s)``, ``[S, A_i]``."""
+    """Per-player state-action occupancy ``rho_i(s, a_i) = d^pi(s) pi_i(a_i|s)``, ``[S, A_i]``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
+    """
     policy = check_policy(game, policy)
     d = state_occupancy(game, policy, solver=solver)
     return tuple(d[:, None] * p for p in policy)
@@ -203,6 +290,8 @@ def joint_state_action_occupancy(
     """Joint state-action occupancy ``rho(s, a) = d^pi(s) pi(a|s)``, ``[S, A_1, ..., A_n]``.
 
     Its size is ``S * prod_i A_i``: compute it on request only.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     policy = check_policy(game, policy)
     d = state_occupancy(game, policy, solver=solver)
@@ -221,6 +310,8 @@ def joint_q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "
     """``[n, S, A_1, ..., A_n]`` joint-action Q-values.
 
     ``Q_i^pi(s, a) = R_i(s, a) + gamma sum_s' P(s' | s, a) V_i^pi(s')``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     v = values(game, policy, solver=solver)
     return jnp.moveaxis(_joint_q(game, v), -1, 0)
@@ -233,6 +324,8 @@ def q_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -
     ``Q_i^pi(s, a_i) = sum_{a_-i} pi_-i(a_-i|s) Q_i^pi(s, a_i, a_-i)``, i.e. the Q-function of
     player ``i``'s induced MDP against ``pi_-i`` evaluated at ``V_i^pi``. Then
     ``V_i^pi(s) = sum_a pi_i(a|s) Q_i^pi(s, a)``.
+
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     policy = check_policy(game, policy)
     v = values(game, policy, solver=solver)
