@@ -1,7 +1,7 @@
 """Contractions of the dense game tensors with product policies.
 
 Every contraction is a broadcast-multiply-and-sum, which XLA fuses into one pass over the
-tensor (a chain of ``einsum``s measured up to 6x slower at ``n >= 3``, DESIGN.md §2.8).
+tensor (a chain of ``einsum``s measured up to 6x slower at ``n >= 3``, docs/design.md §2.8).
 
 The induced MDPs of all ``n`` players are computed by splitting the players in halves
 recursively: contract the right half's actions out of the tensor to get the left half's

@@ -7,7 +7,7 @@ Player ``i``'s best response to ``pi_-i`` is an optimal policy of the small indu
     P_i(s, a_i, s') = sum_{a_-i} pi_-i(a_-i|s) P(s, a_i, a_-i, s'),   [S, A_i, S]
     r_i(s, a_i)     = sum_{a_-i} pi_-i(a_-i|s) R_i(s, a_i, a_-i),      [S, A_i]
 
-(DESIGN.md §2.2): the joint tensor is contracted once (twice in all for every player, sharing
+(docs/design.md §2.2): the joint tensor is contracted once (twice in all for every player, sharing
 partial contractions) and never iterated on. The MDP is solved by exact policy iteration by
 default (a few linear solves of size ``S``), warm-started from the greedy policy of the Q-values
 that the joint evaluation already gives, or by value iteration. Both run under
@@ -746,7 +746,7 @@ def best_response_shift(
     tol: float | Array | None = None,
     method: str = "policy_iteration",
 ) -> Array:
-    """Every player's BR shift (PAPER.md §2), ``[n]``.
+    """Every player's BR shift (docs/theory.md §2), ``[n]``.
 
     ``shift_i = max over best responses pi*_i to pi_-i of E_{s ~ d^expert} ||pi*_i - expert_i||_1``
     computed state by state with :func:`farthest_best_response` (``tol`` decides ties; rewards

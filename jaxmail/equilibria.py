@@ -998,7 +998,7 @@ def dominance_violation(
     tol: float | Array | None = None,
     max_iters: int | None = None,
 ) -> Array:
-    """How far ``policy_i`` is from a dominant strategy, for every player (PAPER.md Def 8).
+    """How far ``policy_i`` is from a dominant strategy, for every player (theory.md §3 item 5).
 
     ``D_i = max over opponents pi_-i of [V_i^{*, pi_-i}(mu0) - V_i^{policy_i, pi_-i}(mu0)]``: the
     most player ``i`` can gain by deviating from ``policy_i`` against some behaviour of the

@@ -3,7 +3,7 @@
 Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 
 Everything here goes through ONE preparation of ``A = I - gamma P_pi`` per policy (an LU
-factorisation by default, DESIGN.md §2.1), where ``P_pi [S, S]`` and ``r_pi [n, S]`` are the
+factorisation by default, docs/design.md §2.1), where ``P_pi [S, S]`` and ``r_pi [n, S]`` are the
 transition and rewards contracted with the joint policy in one pass over the tensors:
 
 * values: ``A V_i = r_pi,i`` for all players at once (``n`` right-hand sides), solved for the

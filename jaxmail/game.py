@@ -1,6 +1,6 @@
 """The Markov game: a frozen pytree of dense tensors, its validation, and ``.npz`` files.
 
-Shapes (DESIGN.md §1): ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
+Shapes (docs/design.md §1): ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 
 * ``transition`` ``[S, A_1, ..., A_n, S]``: ``P[s, a_1..a_n, s']``, every row a distribution.
 * ``reward`` ``[n, S, A_1, ..., A_n]``: ``R[i, s, a]``, player ``i``'s reward for joint action a.

@@ -1,4 +1,4 @@
-"""The paper's error metrics between a policy and an expert (PAPER.md §2).
+"""The paper's error metrics between a policy and an expert (docs/theory.md §2).
 
 Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``. Every metric takes one
 game and two policies; batch with ``jax.vmap``. All are differentiable in the policies (the L1

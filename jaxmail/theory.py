@@ -1,4 +1,4 @@
-"""The paper's bounds and continuity estimates, computed for a given game (PAPER.md §3, §6).
+"""The paper's bounds and continuity estimates, computed for a given game (docs/theory.md §3, §6).
 
 Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``, ``K`` policies of a sweep,
 ``C = prod_{j != i} A_j`` deterministic joint actions of the players other than ``i``.
@@ -195,7 +195,7 @@ def lemma4_bound(
 
 
 class ValueGapBounds(NamedTuple):
-    """The two known value-gap bounds (PAPER.md §3 item 9).
+    """The two known value-gap bounds (docs/theory.md §3 item 9).
 
     Attributes:
       bc: ``n eps_BC / (1 - gamma)^2``.
@@ -291,7 +291,7 @@ class PerturbationEnvelope(NamedTuple):
 
 
 def perturbation_envelope(bc_errors: Array, shifts: Array) -> PerturbationEnvelope:
-    """The cumulative maximum of ``shifts`` over policies sorted by BC error (PAPER.md §5).
+    """The cumulative maximum of ``shifts`` over policies sorted by BC error (docs/theory.md §5).
 
     ``envelope[j] = max { shifts[k] : bc_errors[k] <= sorted_bc_errors[j] }``: the largest BR
     shift (or NashGap) seen at a BC error no larger than the ``j``-th. Policies with tied BC
@@ -758,7 +758,7 @@ def concentrability(
     zero_tol: float | Array | None = None,
     method: str = "policy_iteration",
 ) -> Concentrability:
-    """Freihaut et al.'s concentrability coefficient of every player, exact (PAPER.md §6).
+    """Freihaut et al.'s concentrability coefficient of every player, exact (docs/theory.md §6).
 
     ``C_i = max_s max_{pi_i} d^{pi_i, E_-i}(s) / d^E(s)`` with the normalised occupancy
     ``d(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s)``: how much a unilateral deviation of player

@@ -4,8 +4,8 @@ Imported as ``import helpers`` (tests/ has no ``__init__.py``, like ``reference`
 drawn with the NumPy oracle (``reference.random_game``) and wrapped in ``jm.MarkovGame``; build
 them INSIDE a test (or under ``jax.enable_x64``) so that they get the intended dtype.
 
-Tolerances (DESIGN.md §2.5, STYLE.md "Tests")
-----------------------------------------------
+Tolerances (docs/design.md §2.5)
+--------------------------------
 float64: values to ``1e-9 / (1 - gamma)``, occupancies to ``1e-9``. Both are ~1e5 times the
 float64 rounding floor derived below, and ~1e6 times smaller than any real mistake (values are
 O(1 / (1 - gamma)), occupancies O(1 / S)).

@@ -6,7 +6,7 @@ against. It deliberately does NOT import jax or jaxmail, and it is written as lo
 checked against its formula by reading it. Speed is irrelevant here, with one exception:
 :func:`nash_gap_policy_iteration` is the vectorised NumPy baseline that benchmarks compare with.
 
-Conventions (DESIGN.md §1, PAPER.md §2)
+Conventions (docs/design.md §1, docs/theory.md §2)
 ---------------------------------------
 Legend: ``n`` players, ``S`` states, ``A_i`` actions of player ``i`` (may differ between
 players), ``a = (a_1, ..., a_n)`` a joint action.

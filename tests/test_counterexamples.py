@@ -1,4 +1,4 @@
-"""The paper's counterexample games (PAPER.md §4; jaxmail/games/counterexamples.py).
+"""The paper's counterexample games (docs/theory.md §4; jaxmail/games/counterexamples.py).
 
 Players are 0 and 1 here (the paper's 1 and 2). Every figure is checked at the paper's
 parameters AND as a formula at other discounts/epsilons, with the derivation beside it. All

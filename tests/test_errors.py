@@ -1,4 +1,4 @@
-"""Every bad input named in DESIGN.md §4 raises a clear error naming the field.
+"""Every bad input named in docs/design.md §4 raises a clear error naming the field.
 
 Messages are checked with ``pytest.raises(..., match=...)``: the field, and where the design asks
 for it the tolerance and the place and size of the worst violation. Games are float32 here

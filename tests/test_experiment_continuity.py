@@ -62,7 +62,7 @@ def quick_run(tmp_path_factory):
 
 
 def _lemma2_constants(config):
-    """PAPER.md §4 at the quick parameters: k, d_E(s_exp) = gamma^(k+1), eps_BC = 2 d_E(s_exp)."""
+    """docs/theory.md §4 at the quick parameters: k, d_E(s_exp) = gamma^(k+1), eps_BC = 2 d_E."""
     gamma = config.discount
     k = jm.games.lemma2_chain_length(config.lemma2_epsilon, gamma)
     return gamma, k, 2 * gamma ** (k + 1)
@@ -112,7 +112,7 @@ def test_quick_config_shares_one_program():
     for family in shared:
         assert continuity.program_families(config, family, 2) == shared
     # The defaults: the paper's gamma = 0.9, k = ceil(log(0.025 * 0.1) / log 0.9) = ceil(56.87)
-    # = 57 (PAPER.md §4), 59 states: Lemma 2 gets its own program, n = 3 another.
+    # = 57 (docs/theory.md §4), 59 states: Lemma 2 gets its own program, n = 3 another.
     default = continuity.ContinuityConfig()
     assert continuity.lemma2_num_states(default) == 59
     assert continuity.program_families(default, "lemma2", 2) == ("lemma2",)

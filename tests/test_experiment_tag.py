@@ -1,4 +1,4 @@
-"""The ``tag`` experiment (PAPER.md §5, the paper's Appendix E) at its quick sizes.
+"""The ``tag`` experiment (docs/theory.md §5, the paper's Appendix E) at its quick sizes.
 
 One quick run (2 seeds x 2 temperatures x (16 perturbed + 3 BC) policies) is shared by the
 module; a second run checks that the same seeds give the same bytes. Importing

@@ -238,7 +238,7 @@ def _deterministic_policies(num_states, num_actions):
 
 @pytest.mark.parametrize("family", ["dominant", "controller"])
 def test_dominant_expert_against_every_deterministic_opponent(family, dominant_instances):
-    # PAPER.md §4's certificate for small games: a best response to every deterministic
+    # docs/theory.md §4's certificate for small games: a best response to every deterministic
     # stationary policy of the others (2^5 * 3^5 = 7,776 profiles for players 0 and 2, 1,024
     # for player 1).
     game, expert = dominant_instances[family]

@@ -161,7 +161,7 @@ def test_bc_recovers_the_expert_and_its_nash_gap(x64):
 @pytest.mark.parametrize("num_actions", [(3, 2), (2, 2, 2)])
 def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions):
     n = len(num_actions)
-    bound_constant = 2 * n - 1  # PAPER.md §3.5: NashGap <= (2n - 1) eps_BC / (1 - gamma)^2
+    bound_constant = 2 * n - 1  # docs/theory.md §3.5: NashGap <= (2n - 1) eps_BC / (1 - gamma)^2
 
     def pipeline(key):
         k_game, k_data, k_noise = jax.random.split(key, 3)

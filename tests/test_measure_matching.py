@@ -1,6 +1,6 @@
 """Occupancy-measure matching (jaxmail.imitation.matching).
 
-Divergences against NumPy; PAPER.md's impossibility results reproduced by a LEARNER (Lemma 1:
+Divergences against NumPy; docs/theory.md's impossibility results reproduced by a LEARNER (Lemma 1:
 state matching; Theorem 2: state-action matching without full support); Theorem 1 (a
 full-support expert is recovered); transformations, datasets and bad arguments.
 
@@ -119,7 +119,7 @@ def test_divergence_clips_at_the_floor():
 def test_lemma1_state_matching_matches_mu_and_stays_exploitable():
     ce = jm.games.lemma1_game(GAMMA)
     game = ce.game
-    hand_made_gap = (5 / 3) / (1 - GAMMA)  # PAPER.md §4: 16.667 at gamma = 0.9
+    hand_made_gap = (5 / 3) / (1 - GAMMA)  # docs/theory.md §4: 16.667 at gamma = 0.9
 
     # (a) From the uniform start. Every policy whose move probability m(s) = pi_1(0|s) pi_2(0|s)
     # is the same at all states has P_pi = m * shift + (1 - m) I, doubly stochastic, so its

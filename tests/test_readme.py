@@ -21,7 +21,7 @@ def test_readme_python_blocks_run():
     assert namespace["gaps"].nash_gap.shape == (8,)
     jm = namespace["jm"]
     ex = namespace["ex"]
-    # PAPER.md §4: Lemma 1 learner's NashGap (5/3)/(1-gamma) at gamma = 0.9 (float32 tolerance).
+    # docs/theory.md §4: Lemma 1 learner's NashGap (5/3)/(1-gamma) at gamma = 0.9 (float32).
     assert abs(float(jm.nash_gap(ex.game, ex.learner).nash_gap) - (5 / 3) / 0.1) < 1e-3
     assert bool(namespace["expert"].converged)
     # The demonstrations sweep: [3 sizes, 8 seeds]. BC of a deterministic expert is exact at every

@@ -414,7 +414,7 @@ def test_imitation_metrics_relations(num_states, num_actions):
     eps_rho = ref.occupancy_error(P, mu0, gamma, policy, expert)
     # Marginalising actions cannot increase an L1 distance; both lie in [0, 2].
     assert 0.0 <= eps_mu <= eps_rho + 1e-12 <= 2.0 + 1e-12
-    # Known bound (PAPER.md §3.9): ValueGap <= eps_rho / (1 - gamma) with rewards in [-1, 1].
+    # Known bound (docs/theory.md §3.9): ValueGap <= eps_rho / (1 - gamma) with rewards in [-1, 1].
     assert ref.value_gap(P, R, mu0, gamma, policy, expert) <= eps_rho / (1 - gamma) + 1e-10
 
 

@@ -1,4 +1,4 @@
-"""Tests of the Tag game (jaxmail/games/tag.py; PAPER.md §5).
+"""Tests of the Tag game (jaxmail/games/tag.py; docs/theory.md §5).
 
 The 2x3 grid used by the hand-checked cases, cells numbered ``row * cols + col``::
 

@@ -1,7 +1,7 @@
 """JAX transformations: jit == eager, vmap == a Python loop, gradients, no recompilation.
 
 Kernels are written for one game and one policy; batches come from ``jax.vmap`` outside
-(STYLE.md). Hyper-parameters such as the discount are array leaves, so a jitted function
+(docs/design.md §1). Hyper-parameters such as the discount are array leaves, so a jitted function
 called again with new values (same shapes) must not retrace.
 """
 

@@ -1,6 +1,6 @@
 """Experiment ``continuity``: how large is delta(eps), and does Lemma 4 hold with it?
 
-Best-response delta-continuity (PAPER.md §3 items 6-8, Def 6):
+Best-response delta-continuity (docs/theory.md §3 items 6-8, Def 6):
 
     delta_i(eps) = sup { shift_i(pi_-i) : E_{s ~ d^E} ||pi_-i(.|s) - E_-i(.|s)||_1 <= eps },
 
@@ -10,7 +10,7 @@ occupancy ``d^E``); ``delta = max_i delta_i``. Nobody can compute ``delta`` exac
 two LOWER estimates (every deviation tried fits the budget, so the shift it attains is at most
 ``delta``):
 
-* ``delta_random``, the paper's estimator (PAPER.md §5): the expert perturbed at every state
+* ``delta_random``, the paper's estimator (docs/theory.md §5): the expert perturbed at every state
   with Dirichlet(1) noise at the levels ``noise_levels`` (:func:`jaxmail.imitation.perturb_policy`;
   level 0 is the expert), and the cumulative maximum of the shifts over the perturbed policies
   sorted by deviation (:func:`jaxmail.theory.perturbation_envelope`). The deviation of policy
@@ -107,7 +107,7 @@ QRE_FAMILIES = ("general", "zero_sum")  # experts: logit QRE at each temperature
 RANDOM_FAMILIES = ("general", "zero_sum", "dominant")  # drawn per seed, one program per n
 KINDS = ("delta", "perturbed", "learned", "hand_made")  # the row kinds
 POLICY_KINDS = KINDS[1:]
-LEMMA2_DELTA = 2.0  # PAPER.md §3 item 7: the trivial worst case, attained by Lemma 2
+LEMMA2_DELTA = 2.0  # docs/theory.md §3 item 7: the trivial worst case, attained by Lemma 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -503,7 +503,7 @@ def _one_seed(
 
 
 def lemma2_num_states(config: ContinuityConfig) -> int:
-    """``k + 2`` states of the Lemma 2 game at ``(lemma2_epsilon, discount)`` (PAPER.md §4)."""
+    """``k + 2`` states of the Lemma 2 game at ``(lemma2_epsilon, discount)``, docs/theory.md §4."""
     return jm.games.lemma2_chain_length(config.lemma2_epsilon, config.discount) + 2
 
 

@@ -1,4 +1,4 @@
-"""Experiment ``counterexamples``: the paper's three counterexample games (PAPER.md §4).
+"""Experiment ``counterexamples``: the paper's three counterexample games (docs/theory.md §4).
 
 For every game, discount, learner and seed, one row (the games and the hand-made imitators are
 deterministic; the seed draws the start of the learned imitators):

@@ -1,7 +1,7 @@
 """Experiment ``demonstrations``: NashGap against the number of expert demonstrations N.
 
-What the paper lacks (PAPER.md §5, last paragraph): policies LEARNED from demonstrations rather
-than synthetic perturbations, NashGap against the number of demonstrations, more than two
+What the paper lacks (docs/theory.md §5): policies LEARNED from demonstrations rather than
+synthetic perturbations, NashGap against the number of demonstrations, more than two
 players, general-sum games. Four learners on four game families, all dataset sizes of a seed in
 one compiled call.
 
@@ -18,7 +18,7 @@ Families (one setting each):
   ``"own"`` and ``"zero_sum"`` conventions of :mod:`jaxmail.equilibria`). The QRE wins because
   it is the solver the general-sum family compiles anyway: with ``num_players = 2`` the three
   random families share one program (below).
-* ``"dominant"``: the PAPER.md §4 dominant-strategy family
+* ``"dominant"``: the docs/theory.md §4 dominant-strategy family
   (:func:`jaxmail.games.dominant_strategy_game`, ``n`` players); expert: the dominant strategy
   (NashGap 0, Lemma 3 applies to every learner).
 * ``"tag"``: the paper's Tag game (:func:`jaxmail.games.tag`, 2x3 grid, ``gamma = 0.8``, 72
@@ -124,7 +124,7 @@ LEARNER_INFO = {
     ),
 }
 
-# Tag as in the paper's Appendix E (PAPER.md §5).
+# Tag as in the paper's Appendix E (docs/theory.md §5).
 TAG_ROWS, TAG_COLS, TAG_DISCOUNT = 2, 3, 0.8
 
 

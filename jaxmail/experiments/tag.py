@@ -1,4 +1,4 @@
-"""Experiment ``tag``: the paper's Tag experiment (Appendix E; PAPER.md §3 items 6-8 and §5).
+"""Experiment ``tag``: the paper's Tag experiment (Appendix E; docs/theory.md §3 items 6-8 and §5).
 
 Game: Tag on a ``rows x cols`` grid (default the paper's 2x3, ``gamma = 0.8``, two players,
 zero-sum, 72 states; :func:`jaxmail.games.tag`). One setting per temperature ``tau``:
@@ -239,7 +239,7 @@ def gaps_and_shifts(game, policy, expert, occupancy):
     ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)``, and player ``i``'s shift is
     ``d^E . ||e_a(s) - E_i(.|s)||_1`` with ``a(s)`` the near-optimal action (``Q_i^*(s, a) >=
     V_i^*(s) - tol``, ``tol`` :func:`jaxmail.best_response.default_set_tol`) of least expert
-    mass (PAPER.md §2). ``tests/test_experiment_tag.py`` checks both against the library.
+    mass (docs/theory.md §2). ``tests/test_experiment_tag.py`` checks both against the library.
 
     Args:
       game: one game.

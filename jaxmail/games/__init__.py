@@ -6,8 +6,8 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 * :mod:`~jaxmail.games.matrix`: one-state games from payoff tables, and named classics.
 * :mod:`~jaxmail.games.generators`: pure, key-first, ``vmap``-able random games (general-sum,
   zero-sum, common-payoff, dominant-strategy), with a memory budget.
-* :mod:`~jaxmail.games.counterexamples`: the games of PAPER.md §4 with their experts and learners.
-* :mod:`~jaxmail.games.tag`: the Tag game of PAPER.md §5 on any grid, 2 or more players.
+* :mod:`~jaxmail.games.counterexamples`: the games of docs/theory.md §4, experts and learners.
+* :mod:`~jaxmail.games.tag`: the Tag game of docs/theory.md §5 on any grid, 2 or more players.
 * :mod:`~jaxmail.games.openspiel`: conversion from OpenSpiel games (optional extra
   ``jaxmail[openspiel]``; ``pyspiel`` is imported only when a conversion is asked for).
 """

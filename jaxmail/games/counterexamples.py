@@ -1,4 +1,4 @@
-"""The paper's counterexample games (PAPER.md §4), each with its expert and a bad learner.
+"""The paper's counterexample games (docs/theory.md §4), each with its expert and a bad learner.
 
 Shapes: 2 players, ``S`` states, ``P[s, a_1, a_2, s']``, ``R[i, s, a_1, a_2]``. The paper
 numbers players 1 and 2; here they are players 0 and 1 (``policy[0]``, ``policy[1]``).
@@ -7,8 +7,9 @@ Every function returns ``Counterexample(game, expert, learner)``: the
 :class:`~jaxmail.MarkovGame` and two policies (tuples of ``[S, A_i]`` arrays in the game's
 dtype). The tensors are fixed small tables built with NumPy; only ``discount`` is a value that
 may be traced in :func:`lemma1_game` and :func:`theorem2_game` (:func:`lemma2_game` derives its
-number of states from ``discount``, which must therefore be concrete). Where PAPER.md marks a
-detail *(default)*, it is a keyword argument here.
+number of states from ``discount``, which must therefore be concrete). Where the construction
+leaves a detail open (what off-path actions do, whether ``s_exp`` absorbs), the choice is a
+keyword argument here.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ INITIALS = ("uniform", "dirichlet")
 
 
 class DominantStrategyGame(NamedTuple):
-    """A game with a known dominant-strategy expert (PAPER.md §3.5, Def 8).
+    """A game with a known dominant-strategy expert (docs/theory.md §3.5, Def 8).
 
     Attributes:
       game: the :class:`~jaxmail.MarkovGame`.
@@ -543,7 +543,9 @@ def dominant_strategy_game(
     initial: str = "uniform",
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DominantStrategyGame:
-    """The PAPER.md §4 dominant-strategy family: action-independent transitions, separable rewards.
+    """The dominant-strategy family: action-independent transitions, separable rewards.
+
+    docs/theory.md §4.
 
     * ``P[s, a, s'] = P(s, s')``: one random row per state (dense Dirichlet or ``k``-sparse), the
       same for every joint action.

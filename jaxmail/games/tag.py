@@ -1,4 +1,4 @@
-"""The Tag game (PAPER.md §5): a tagger chases evaders on a grid; a tag swaps the roles.
+"""The Tag game (docs/theory.md §5): a tagger chases evaders on a grid; a tag swaps the roles.
 
 Shapes: ``n`` players, ``C = rows * cols`` cells, ``S = C**n * n`` states, ``A`` moves per
 player (4, or 5 with ``allow_stay``), ``J = A**n`` joint moves.
@@ -21,8 +21,8 @@ One step from ``(cells, tagger)`` under the joint move ``(a_0, ..., a_{n-1})``:
    grid (an *off-grid move*) leaves that player where it is.
 2. Tags. Evader ``j`` is caught when it is in the tagger's cell after the moves. Evaders may
    share cells with each other freely. The tagger and an evader that exchange cells pass through
-   each other without a tag (PAPER.md counts same-cell collisions only); ``swap_is_tag=True``
-   counts such a swap as a tag as well.
+   each other without a tag (the paper's Tag counts same-cell collisions only, docs/theory.md
+   §5); ``swap_is_tag=True`` counts such a swap as a tag as well.
 3. Roles. If evaders are caught, the caught evader with the LOWEST index becomes the tagger and
    the old tagger an evader (one new tagger even when several evaders are caught at once).
    Nobody is moved: the positions after the moves are kept (no reset), so right after a tag the
@@ -30,8 +30,9 @@ One step from ``(cells, tagger)`` under the joint move ``(a_0, ..., a_{n-1})``:
    sharing a cell at the start of a step are not tagged unless they share one again after it.
 
 Rewards ``R[i, s, a]`` depend on the state before the step (who is the tagger) and the joint
-move; with ``n = 2`` and the defaults they are PAPER.md §5's: tagger ``-0.1`` / evader ``+0.1``
-per step, an off-grid move costs its mover ``0.1``, paid to the other player, nothing else.
+move; with ``n = 2`` and the defaults they are the paper's (docs/theory.md §5): tagger ``-0.1``
+/ evader ``+0.1`` per step, an off-grid move costs its mover ``0.1``, paid to the other
+player, nothing else.
 
 * ``zero_sum=True`` (default): every amount is a transfer, so ``sum_i R[i, s, a] = 0``.
 
@@ -419,7 +420,7 @@ def tag(
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     validate: bool = False,
 ) -> MarkovGame:
-    """The Tag game on a ``rows x cols`` grid (PAPER.md §5; rules in the module docstring).
+    """The Tag game on a ``rows x cols`` grid (docs/theory.md §5; rules in the module docstring).
 
     The defaults are the paper's game: two players, zero-sum, 2x3 grid, ``gamma = 0.8``, four
     moves each, 72 states, tagger ``-0.1`` / evader ``+0.1`` per step, an off-grid move costs

@@ -9,10 +9,10 @@ solve differentiated implicitly), so the objective below is minimised by exact g
 
 ``H`` the (normalised) causal entropy of the joint policy, which for a product policy is the
 sum of the players' entropies: entropy-regularised occupancy matching, GAIL's objective with the
-discriminator solved in closed form (Ho & Ermon 2016; MA-GAIL, PAPER.md §6). The measure
+discriminator solved in closed form (Ho & Ermon 2016; MA-GAIL, docs/theory.md §6). The measure
 ``m`` (``measure=``) is
 
-* ``"state"``: ``d^pi(s)``, ``[S]`` (what eps_mu compares, PAPER.md §2);
+* ``"state"``: ``d^pi(s)``, ``[S]`` (what eps_mu compares, docs/theory.md §2);
 * ``"state_action"``: the JOINT ``rho^pi(s, a) = d^pi(s) prod_i pi_i(a_i|s)``,
   ``[S, A_1, ..., A_n]`` (what eps_rho compares);
 * ``"per_player"``: the players' marginals ``rho_i^pi(s, a_i) = d^pi(s) pi_i(a_i|s)``,
@@ -296,8 +296,9 @@ def measure_matching(
     ``optax.adam(...)`` compiles again).
 
     With ``measure="state"`` a policy can match the target perfectly and still be exploitable
-    (PAPER.md Lemma 1); with ``"state_action"`` the same holds where the target has no support
-    (Theorem 2), but with a full-support expert an exact match recovers the expert (Theorem 1).
+    (Lemma 1, docs/theory.md §4); with ``"state_action"`` the same holds where the target has no
+    support (Theorem 2), but with a full-support expert an exact match recovers the expert
+    (Theorem 1).
 
     Args:
       game: one game.
