@@ -25,6 +25,7 @@ import pytest
 import jaxmail  # noqa: F401  (before any JAX computation: the XLA guard)
 from jaxmail.experiments import dse_bound, results, runner, sharding
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 QUICK_N2 = {"players": [2]}  # dse-bound --quick with one player count: one compilation
 
 
@@ -59,7 +60,7 @@ def test_map_seeds_shapes_and_cache():
 _CHILD = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{root!r}, {tests!r}]  # this checkout's jaxmail, not an installed one
     import jaxmail  # before any JAX work
     import jax
     import numpy as np
@@ -79,7 +80,7 @@ _CHILD = textwrap.dedent(
 def four_devices(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sharded")
     script = tmp / "child.py"
-    script.write_text(_CHILD.format(tests=os.path.dirname(os.path.abspath(__file__))))
+    script.write_text(_CHILD.format(tests=TESTS_DIR, root=os.path.dirname(TESTS_DIR)))
     env = dict(os.environ)
     flags = env.get("XLA_FLAGS", "")
     env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count=4".strip()
