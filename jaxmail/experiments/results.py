@@ -11,9 +11,9 @@ that reads back to the same float64; a float32 value is converted exactly), ints
 booleans as ``True``/``False``. The same numbers therefore give the same bytes, which is what
 lets a resumed run produce a file identical to an uninterrupted one.
 
-The last column of ``results.csv``, :data:`CHECK_COLUMN`, holds on every row the CRC-32 of its
-chunk's rows (:func:`chunk_checksum`), so that a resumed run can tell a complete, intact chunk
-from a damaged one; :func:`read_table` leaves it out.
+The last column of ``results.csv``, :data:`CHECK_COLUMN`, holds on every row the CRC-32 of the
+header and its chunk's rows (:func:`chunk_checksum`), so that a resumed run can tell a complete,
+intact chunk from a damaged one; :func:`read_table` leaves it out.
 
 Files are created with the permissions ``0o666`` less the process's umask (``0o644`` under the
 usual umask ``022``), as ``open`` would create them.
@@ -127,14 +127,14 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return buffer.getvalue()
 
 
-def chunk_checksum(rows: Sequence[Sequence[str]]) -> str:
-    """The :data:`CHECK_COLUMN` value of a chunk: CRC-32 of its rows' CSV text, 8 hex digits.
+def chunk_checksum(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The :data:`CHECK_COLUMN` value of a chunk, 8 hex digits.
 
-    ``rows`` are the chunk's formatted rows without the check column, in file order.
+    CRC-32 of the CSV text of the file's ``header`` (check column included) and the chunk's
+    formatted ``rows`` without the check column, in file order: a changed header, a changed,
+    missing or extra row all change it.
     """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return f"{zlib.crc32(buffer.getvalue().encode('utf-8')):08x}"
+    return f"{zlib.crc32(csv_text(header, rows).encode('utf-8')):08x}"
 
 
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[list[str]]]:

@@ -185,7 +185,7 @@ def _expand(columns: dict[str, np.ndarray], setting: Setting, seeds: np.ndarray)
         [*fixed, results.format_value(s), *(results.format_value(a[r]) for a in flat)]
         for r, s in enumerate(seed_column.reshape(-1))
     ]
-    check = results.chunk_checksum(rows)
+    check = results.chunk_checksum(header, rows)
     return header, [[*row, check] for row in rows]
 
 
@@ -222,9 +222,10 @@ def _intact_chunks(
     """The chunks of ``plan`` whose rows in the file are complete and intact.
 
     A chunk's rows are those with its setting and one of its seeds, in file order; the chunk is
-    kept if every one of them has ``len(header)`` fields and carries the CRC-32 of them all
-    (:func:`.results.chunk_checksum`). Every other row is dropped: malformed, not of this
-    plan, or of a chunk with a missing, altered or extra row.
+    kept if its rows with ``len(header)`` fields that carry its most common check value have
+    that CRC-32 with ``header`` (:func:`.results.chunk_checksum`). Every other row is dropped:
+    malformed, not of this plan, carrying another check value, or of a chunk with a missing or
+    altered row, or under an altered header (then every chunk is recomputed).
 
     Returns:
       ``({plan index: rows}, number of rows dropped)``.
@@ -248,9 +249,14 @@ def _intact_chunks(
             grouped.setdefault(p, []).append(row)
     intact = {}
     for p, chunk in grouped.items():
-        checks = {row[-1] for row in chunk}
-        if checks == {results.chunk_checksum([row[:-1] for row in chunk])}:
-            intact[p] = chunk
+        # The rows that carry the chunk's most common check value are its candidates; a row
+        # with another value (a foreign or altered row) is dropped on its own.
+        values = [row[-1] for row in chunk]
+        value = max(set(values), key=values.count)
+        candidates = [row for row in chunk if row[-1] == value]
+        if results.chunk_checksum(header, [row[:-1] for row in candidates]) == value:
+            intact[p] = candidates
+            dropped += len(chunk) - len(candidates)
         else:
             dropped += len(chunk)
     return intact, dropped
@@ -427,6 +433,8 @@ def _run_locked(experiment, config, out_dir, resume, progress, dtype, on_chunk, 
     header, rows = check_out_dir(experiment, config, out_dir, resume=resume, dtype=dtype)
     plan = _plan(experiment, config)
     done, dropped = _intact_chunks(results_path, header, rows, plan)
+    if not done:  # the header comes from the first chunk computed
+        header = []
     if writer:
         results.remove_stale_temporaries(out_dir)
         if resume and os.path.exists(config_path):  # keep the original, note this resume
