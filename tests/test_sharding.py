@@ -173,10 +173,12 @@ def _same_run(four_dir, argv, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 4 compilations in the child, on a loaded machine
 def test_experiment_sharded_equals_one_device(four_devices_experiments, tmp_path):
     _same_run(four_devices_experiments / "dse", DSE_ARGV, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 4 compilations in the child, on a loaded machine
 def test_flat_learner_sharded_equals_one_device(four_devices_experiments, tmp_path):
     _same_run(four_devices_experiments / "matching", MATCHING_ARGV, tmp_path)
