@@ -16,7 +16,13 @@ short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process)
 with the same command and ``--resume``.
 
 Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
-an output directory that holds another run); 130 interrupted.
+an output directory that holds another run, is in use by a running one, or cannot be written);
+130 interrupted.
+
+Ctrl-C (SIGINT) is honoured from the first second: the handler records it before raising
+``KeyboardInterrupt``, so that even when the exception is swallowed (JAX's callbacks, run by the
+garbage collector, print "Exception ignored" and carry on) the run stops after the chunk in
+progress is saved and the command exits 130.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
+import types
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -52,6 +60,25 @@ def _config(experiment, args) -> object:
     return experiment.default_config(quick=args.quick, **overrides)
 
 
+class _Interrupts:
+    """Records SIGINT, then raises ``KeyboardInterrupt`` as Python's default handler does."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, signum: int, frame: types.FrameType | None) -> None:
+        self.count += 1
+        raise KeyboardInterrupt
+
+    def stop_at_chunk(self, computed: int) -> None:
+        """The runner's ``on_chunk`` hook: a swallowed Ctrl-C stops the run here."""
+        if self.count:
+            raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
+
+
 def _run_one(experiment, config, out_dir, args) -> None:
     from jaxmail.experiments import runner
 
@@ -63,6 +90,7 @@ def _run_one(experiment, config, out_dir, args) -> None:
         resume=args.resume,
         progress=not args.no_progress,
         dtype=args.dtype,
+        on_chunk=_INTERRUPTS.stop_at_chunk,
     )
     elapsed = time.perf_counter() - start
     figures = ", ".join(os.path.basename(f) for f in report["figures"] or [])
@@ -148,7 +176,33 @@ def _error(message: str) -> int:
     return 2
 
 
+_INTERRUPTED = (
+    "\njaxmail: interrupted; every finished chunk is saved. Run the same command with "
+    "--resume to continue."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code (module docstring)."""
+    handler = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not in a test harness
+        _INTERRUPTS.count = 0
+        handler = signal.signal(signal.SIGINT, _INTERRUPTS)
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+    if code != 130 and _INTERRUPTS.count:  # a Ctrl-C that something swallowed
+        code = 130
+    if code == 130:
+        print(_INTERRUPTED, file=sys.stderr)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -206,11 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     except experiments.ResumeError as e:
         return _error(str(e))
     except KeyboardInterrupt:
-        print(
-            "\njaxmail: interrupted; every finished chunk is saved. Run the same command with "
-            "--resume to continue.",
-            file=sys.stderr,
-        )
         return 130
     return 0
 

@@ -153,3 +153,137 @@ def test_keyboard_interrupt_exits_130(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(runner, "run", interrupted)
     assert main(["run", "counterexamples", "--quick", "--out", str(tmp_path)]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# The output directory and signals.
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*argv: str) -> subprocess.Popen:
+    """``python -m jaxmail.cli ...`` with this checkout's jaxmail."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmail.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_writer_exits_2(tmp_path, capsys):
+    """Another process holds ``--out``: refused with one line; the lock dies with its holder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(  # flock on out/.lock, as a running jaxmail holds it
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(out / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.write(fd, b'%d\\n' % os.getpid())\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["run", "counterexamples", "--quick", "--no-progress", "--out", str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("jaxmail: error: output directory") and err.count("\n") == 1
+        assert f"in use by another run (process {holder.pid})" in err
+        assert sorted(os.listdir(out)) == [".lock"]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    from jaxmail.experiments import runner
+
+    with runner.lock_out_dir(out):  # free again once its holder is gone
+        pass
+
+
+@pytest.mark.parametrize("case", ["file", "below a file", "system folder"])
+def test_unusable_out_exits_2(tmp_path, capsys, case):
+    (tmp_path / "file").write_text("")
+    out = {
+        "file": tmp_path / "file",
+        "below a file": tmp_path / "file" / "sub",
+        "system folder": "/proc/jaxmail-out",  # read-only for everyone, root included
+    }[case]
+    if case == "system folder" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc")
+    assert main(["run", "counterexamples", "--quick", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"jaxmail: error: output directory '{out}'") and err.count("\n") == 1
+
+
+def test_a_swallowed_ctrl_c_still_exits_130(monkeypatch, tmp_path, capsys):
+    """JAX's gc callbacks can swallow the KeyboardInterrupt; the recorded signal stops the run."""
+    import signal
+
+    from jaxmail.experiments import runner
+
+    chunks = []
+
+    def run(experiment, config, out_dir, *, on_chunk, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 1.0) if hasattr(signal, "sigtimedwait") else None
+        except KeyboardInterrupt:
+            pass  # swallowed, as "Exception ignored in ... KeyboardInterrupt"
+        chunks.append(1)
+        on_chunk(1)  # the chunk boundary: the run must stop here
+        chunks.append(2)
+        return {"rows": 0, "computed_chunks": 1, "skipped_chunks": 0, "figures": []}
+
+    monkeypatch.setattr(runner, "run", run)
+    assert main(["run", "counterexamples", "--quick", "--out", str(tmp_path / "out")]) == 130
+    assert chunks == [1]
+    assert "interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_ctrl_c_after_one_second_exits_130(tmp_path):
+    """SIGINT 1 s after start: the run never completes as if nothing happened (exit 0).
+
+    While Python still imports JAX (jaxmail's package import, before the CLI's handler exists)
+    the interpreter dies by SIGINT (the shell reports 130) or, when the interrupt lands in an
+    extension module's initialisation, with an ImportError (exit 1); from then on the CLI
+    returns 130 itself."""
+    import signal
+    import time
+
+    proc = _cli("run", "counterexamples", "--quick", "--no-progress", "--out", str(tmp_path))
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (130, -signal.SIGINT, 1), err
+    assert not (tmp_path / "summary.md").exists()
+    if proc.returncode == 130:
+        assert "jaxmail: interrupted" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_first_chunk_exits_130(tmp_path):
+    """SIGINT once the run has started (config.json written), typically while XLA compiles the
+    first chunk, where JAX's gc callback may swallow the KeyboardInterrupt."""
+    import signal
+    import time
+
+    proc = _cli("run", "counterexamples", "--quick", "--no-progress", "--out", str(tmp_path))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "jaxmail: interrupted" in err
+    assert not (tmp_path / "summary.md").exists()  # stopped before the end

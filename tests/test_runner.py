@@ -184,12 +184,14 @@ def test_run_writes_every_file(uninterrupted):
     assert record["dtype"] == "float32"
     assert record["jax_version"] == jax.__version__ and record["devices"]
     header, rows = results.read_rows(out / "results.csv")
-    assert header == ["scale", "seed", "column", "norm", "x"]  # jit returns dicts key-sorted
+    # jit returns dicts key-sorted; the chunk checksum last
+    assert header == ["scale", "seed", "column", "norm", "x", results.CHECK_COLUMN]
     # one row per setting x seed x column, in that order
     assert len(rows) == len(config.scales) * config.seeds * config.width == report["rows"]
     assert [r[1] for r in rows[:6]] == ["0", "0", "1", "1", "2", "2"]
     assert rows[0][0] == "1.0" and rows[-1][0] == "2.5"
     table = results.read_table(out / "results.csv")
+    assert results.CHECK_COLUMN not in table
     assert table["seed"].dtype == np.int64 and table["x"].dtype == np.float64
     np.testing.assert_allclose(
         table["norm"][::2], table["x"][::2] ** 2 + table["x"][1::2] ** 2, rtol=1e-6
@@ -220,14 +222,17 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 def test_same_seed_same_numbers(uninterrupted, tmp_path):
     out, _ = uninterrupted
+    full = out / "results.csv"
     # Other chunk sizes, so other batch companions and other compiled shapes: same rows.
+    # (The chunk checksums differ with the chunking, so the rows are compared without them.)
     runner.run(TOY, ToyConfig(chunk_size=4), tmp_path / "a", progress=False)
-    assert _read(tmp_path / "a" / "results.csv") == _read(out / "results.csv")
+    rechunked = results.read_rows(tmp_path / "a" / "results.csv")[1]
+    assert [r[:-1] for r in rechunked] == [r[:-1] for r in results.read_rows(full)[1]]
     # Fewer seeds: the first seeds' rows are unchanged.
     runner.run(TOY, ToyConfig(seeds=2, scales=(1.0,)), tmp_path / "b", progress=False)
     _, few = results.read_rows(tmp_path / "b" / "results.csv")
     _, full = results.read_rows(out / "results.csv")
-    assert few == full[: len(few)]
+    assert [r[:-1] for r in few] == [r[:-1] for r in full[: len(few)]]
     # Another base seed: other numbers.
     runner.run(TOY, ToyConfig(base_seed=1), tmp_path / "c", progress=False)
     _, other = results.read_rows(tmp_path / "c" / "results.csv")
@@ -303,7 +308,7 @@ def test_resume_rejects_another_configuration(tmp_path):
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{root!r}, {tests!r}]  # this checkout's jaxmail, not an installed one
     import jaxmail  # before any JAX work: the XLA guard
     import test_runner as t
     from jaxmail.experiments import runner
@@ -322,7 +327,7 @@ _CHILD = textwrap.dedent(
 
 def _child(tmp_path, out, kill_after, sleep=0.0):
     script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tests=TESTS_DIR))
+    script.write_text(_CHILD.format(tests=TESTS_DIR, root=os.path.dirname(TESTS_DIR)))
     return subprocess.Popen(
         [sys.executable, str(script), str(out), str(kill_after), str(sleep)],
         stdout=subprocess.PIPE,
@@ -367,3 +372,166 @@ def test_killed_at_any_moment_resumes_to_the_same_file(uninterrupted, tmp_path):
     assert report["skipped_chunks"] >= 1
     assert _read(out / "results.csv") == _read(full / "results.csv")
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------
+# A results directory that cannot be corrupted: the lock, damaged rows, devices, permissions.
+
+
+def test_a_second_writer_is_locked_out(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with runner.lock_out_dir(out):  # another holder (a second open file: flock conflicts)
+        with pytest.raises(
+            runner.LockedError, match=rf"in use by another run \(process {os.getpid()}"
+        ):
+            runner.run(TOY, ToyConfig(seeds=1), out, progress=False)
+    assert sorted(os.listdir(out)) == [".lock"]  # nothing else was written
+    # The lock is released with its holder; a lock file naming a dead process does not block.
+    (out / ".lock").write_text("999999999\n")
+    report = runner.run(TOY, ToyConfig(seeds=1), out, progress=False)
+    assert report["rows"] == 4  # 2 scales x 1 seed x width 2
+    with runner.lock_out_dir(out):  # released again after the run
+        pass
+
+
+@pytest.fixture
+def three_chunks(tmp_path):
+    """An interrupted run: 3 of the 8 chunks (3 seeds x 2 rows each) on disk."""
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(TOY, ToyConfig(), out, progress=False, on_chunk=_interrupt_after(3))
+    assert len(results.read_rows(out / "results.csv")[1]) == 3 * 6
+    return out
+
+
+def _resume_after(out, edit, capsys):
+    path = out / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(edit(lines)))
+    report = runner.run(TOY, ToyConfig(), out, resume=True, progress=False)
+    return report, capsys.readouterr().err
+
+
+def test_resume_drops_a_truncated_last_line(uninterrupted, three_chunks, capsys):
+    full, _ = uninterrupted
+    # The last row loses its checksum and part of a number (and its line end).
+    report, err = _resume_after(three_chunks, lambda lines: [*lines[:-1], lines[-1][:-15]], capsys)
+    # The third chunk goes: its torn row, and its 5 intact rows that are now an incomplete chunk.
+    assert report["dropped_rows"] == 6 and "dropped 6 damaged or incomplete rows" in err
+    assert report["skipped_chunks"] == 2
+    assert _read(three_chunks / "results.csv") == _read(full / "results.csv")
+    # A second resume finds nothing to drop or compute.
+    report = runner.run(TOY, ToyConfig(), three_chunks, resume=True, progress=False)
+    assert report["dropped_rows"] == 0 and report["computed_chunks"] == 0
+
+
+def test_resume_drops_a_garbage_line(uninterrupted, three_chunks, capsys):
+    full, _ = uninterrupted
+
+    def edit(lines):  # two foreign lines between rows of the second chunk
+        return [*lines[:9], "\x00\xff garbage\n", "1.0,4,not,a,row,0000\n", *lines[9:]]
+
+    report, err = _resume_after(three_chunks, edit, capsys)
+    assert report["dropped_rows"] == 2 and "dropped 2 " in err  # the chunks stay intact
+    assert report["skipped_chunks"] == 3
+    assert _read(three_chunks / "results.csv") == _read(full / "results.csv")
+
+
+def test_resume_recomputes_an_altered_chunk_in_place(uninterrupted, three_chunks, capsys):
+    full, _ = uninterrupted
+
+    def edit(lines):  # one digit of a number of the second chunk (rows 7-12, lines 8-13)
+        row = lines[9].split(",")
+        row[3] = row[3][:-3] + ("1" if row[3][-3] != "1" else "2") + row[3][-2:]
+        return [*lines[:9], ",".join(row), *lines[10:]]
+
+    report, err = _resume_after(three_chunks, edit, capsys)
+    assert report["dropped_rows"] == 6 and report["skipped_chunks"] == 2
+    # recomputed where it belongs: the file is the uninterrupted one
+    assert _read(three_chunks / "results.csv") == _read(full / "results.csv")
+
+
+def test_resume_recomputes_under_a_renamed_column(uninterrupted, three_chunks, capsys):
+    full, _ = uninterrupted
+    # The checksums cover the header: no row can be trusted, every chunk is recomputed.
+    edit = lambda lines: [lines[0].replace(",x,", ",y,"), *lines[1:]]  # noqa: E731
+    report, err = _resume_after(three_chunks, edit, capsys)
+    assert report["dropped_rows"] == 18 and report["skipped_chunks"] == 0
+    assert _read(three_chunks / "results.csv") == _read(full / "results.csv")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda lines: [lines[0].replace("scale,seed", "seed,scale"), *lines[1:]],
+        lambda lines: [  # a results.csv without the checksum column
+            ",".join(line.rstrip("\n").split(",")[:-1]) + "\n" for line in lines
+        ],
+    ],
+)
+def test_resume_refuses_a_wrong_header(three_chunks, edit):
+    """Setting keys, seed and checksum columns not where this experiment writes them."""
+    path = three_chunks / "results.csv"
+    path.write_text("".join(edit(path.read_text().splitlines(keepends=True))))
+    before = _read(path)
+    with pytest.raises(runner.ResumeError, match="its header .* is not one this experiment"):
+        runner.check_out_dir(TOY, ToyConfig(), three_chunks, resume=True)
+    with pytest.raises(runner.ResumeError, match="header"):
+        runner.run(TOY, ToyConfig(), three_chunks, resume=True, progress=False)
+    assert _read(path) == before
+
+
+def test_config_records_devices_and_resume_checks_them(tmp_path):
+    out = tmp_path / "run"
+    config = ToyConfig(seeds=1)
+    runner.run(TOY, config, out, progress=False)
+    record = json.loads(_read(out / "config.json"))
+    device = jax.devices()[0]
+    assert record["device_count"] == jax.device_count() == len(record["devices"])
+    assert record["mesh"] == {"axis": "seeds", "shape": [jax.device_count()]}
+    assert record["platform"] == device.platform and record["device_kind"] == device.device_kind
+    assert record["seeds_per_device"] == config.chunk_size
+    # Another device count gives the same numbers (tests/test_sharding.py): a resume is
+    # accepted, and config.json notes the devices it ran on.
+    edited = {**record, "devices": ["d0", "d1", "d2", "d3"], "device_count": 4}
+    edited["mesh"] = {"axis": "seeds", "shape": [4]}
+    (out / "config.json").write_text(json.dumps(edited))
+    report = runner.run(TOY, config, out, resume=True, progress=False)
+    assert report["computed_chunks"] == 0
+    resumed = json.loads(_read(out / "config.json"))
+    assert resumed["device_count"] == 4
+    assert [r["device_count"] for r in resumed["resumes"]] == [jax.device_count()]
+    # Another kind of device compiles other code: refused.
+    (out / "config.json").write_text(json.dumps({**record, "platform": "gpu"}))
+    with pytest.raises(runner.ResumeError, match="platform: 'gpu' in the file, 'cpu' now"):
+        runner.run(TOY, config, out, resume=True, progress=False)
+
+
+def test_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        runner.run(TOY, ToyConfig(seeds=1, scales=(1.0,)), tmp_path / "run", progress=False)
+        for name in ("config.json", "results.csv", "summary.md", "findings.json", "x.png"):
+            assert os.stat(tmp_path / "run" / name).st_mode & 0o777 == 0o644, name
+        os.umask(0o027)
+        results.write_text(tmp_path / "other.txt", "x\n")
+        assert os.stat(tmp_path / "other.txt").st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("case", ["file", "below a file", "read-only"])
+def test_unusable_out_dir_is_refused(tmp_path, case):
+    (tmp_path / "file").write_text("")
+    out = {"file": tmp_path / "file", "below a file": tmp_path / "file" / "sub"}.get(case)
+    if case == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root may write anywhere")
+        (tmp_path / "ro").mkdir(mode=0o555)
+        out = tmp_path / "ro" / "run"
+    message = {"file": "not a directory", "below a file": "is a file", "read-only": "permission"}
+    with pytest.raises(runner.ResumeError, match=message[case]):
+        runner.check_out_dir(TOY, ToyConfig(), out, resume=False)
+    with pytest.raises(runner.ResumeError, match=message[case]):
+        runner.run(TOY, ToyConfig(seeds=1), out, progress=False)

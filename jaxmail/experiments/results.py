@@ -10,6 +10,13 @@ CSV values are written with the ``csv`` module; floats as ``repr(float(x))`` (th
 that reads back to the same float64; a float32 value is converted exactly), ints as ints,
 booleans as ``True``/``False``. The same numbers therefore give the same bytes, which is what
 lets a resumed run produce a file identical to an uninterrupted one.
+
+The last column of ``results.csv``, :data:`CHECK_COLUMN`, holds on every row the CRC-32 of the
+header and its chunk's rows (:func:`chunk_checksum`), so that a resumed run can tell a complete,
+intact chunk from a damaged one; :func:`read_table` leaves it out.
+
+Files are created with the permissions ``0o666`` less the process's umask (``0o644`` under the
+usual umask ``022``), as ``open`` would create them.
 """
 
 from __future__ import annotations
@@ -20,12 +27,21 @@ import io
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 _TMP_SUFFIX = ".tmp"
+CHECK_COLUMN = "chunk_crc32"
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -38,7 +54,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=_TMP_SUFFIX, dir=directory)
-    os.close(fd)
+    try:  # mkstemp creates 0o600; give the file the mode that open() would
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -107,21 +127,47 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return buffer.getvalue()
 
 
+def chunk_checksum(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The :data:`CHECK_COLUMN` value of a chunk, 8 hex digits.
+
+    CRC-32 of the CSV text of the file's ``header`` (check column included) and the chunk's
+    formatted ``rows`` without the check column, in file order: a changed header, a changed,
+    missing or extra row all change it.
+    """
+    return f"{zlib.crc32(csv_text(header, rows).encode('utf-8')):08x}"
+
+
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of a CSV file as strings; ``([], [])`` if it is missing or empty."""
+    """``(header, rows)`` of a CSV file as strings; ``([], [])`` if it is missing or empty.
+
+    Bytes that are not UTF-8 read as U+FFFD and a line that is not CSV becomes a one-field row:
+    a damaged file still reads, and the resume check drops the damaged rows. (Values never
+    hold line breaks, so every line is one row.)
+    """
     if not os.path.exists(path):
         return [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        lines = list(csv.reader(f))
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        text = f.read().replace("\0", "\ufffd")
+    lines = []
+    for line in text.splitlines():  # one line at a time: a damaged line cannot spill over
+        try:
+            lines.append(next(csv.reader([line]), []))
+        except csv.Error:
+            lines.append([line])
     if not lines:
         return [], []
     return lines[0], lines[1:]
 
 
 def table_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-    """Columns of parsed values: a NumPy int, float, bool or string array per column."""
+    """Columns of parsed values: a NumPy int, float, bool or string array per column.
+
+    :data:`CHECK_COLUMN` is left out.
+    """
     table = {}
     for j, name in enumerate(header):
+        if name == CHECK_COLUMN:
+            continue
         values = [parse_value(row[j]) for row in rows]
         if values and all(isinstance(v, bool) for v in values):
             table[name] = np.asarray(values, dtype=bool)
