@@ -20,8 +20,8 @@ give 14.146112 on both, with blocks of 1, 2 or 4 seeds. Single-device programs o
 same shape give bit-identical results on any device of one kind (tested with 1 and 4 forced
 host devices in ``tests/test_sharding.py``). Another kind of device (GPU, not CPU) or another
 jaxlib compiles other code, and the numbers then agree only to rounding (or, for such a flat
-learner, not at all), hence ``config.json`` records the devices and a resume on a different
-device count or kind is refused.
+learner, not at all), hence ``config.json`` records the devices, and a resume on another
+platform or kind of device is refused (another device count is accepted: same numbers).
 
 Several GPUs on one machine: nothing to do. ``jax.devices()`` lists every local GPU and
 each runs blocks (``CUDA_VISIBLE_DEVICES`` restricts the set).
