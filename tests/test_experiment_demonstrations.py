@@ -28,6 +28,7 @@ COLUMNS = [
     "value_gap",
     "converged",
     "expert_converged",
+    "chunk_crc32",  # the runner's per-chunk checksum, always last
 ]
 
 

@@ -41,6 +41,7 @@ COLUMNS = [
     "expert_nash_gap",
     "expert_soft_nash_gap",
     "converged",
+    "chunk_crc32",  # the runner's per-chunk checksum, always last
 ]
 FIGURES = ("fig5_gap_and_shift.png", "fig6_delta_envelopes.png", "bc_vs_demonstrations.png")
 

@@ -26,11 +26,12 @@ dominance violation against every deterministic stationary policy of the others,
   the adversarial family BC learns on the searched game of the radius whose search scored best.
 * ``learner = "search"`` (adversarial family only): the searched learner, one row per radius.
 
-Reproducibility: the search is an iterative non-convex ascent. A seed's rows do not depend on
-the other seeds of its chunk, but float rounding differs between compiled batch sizes (one device
-against several), and the ascent can amplify it into a different local optimum; so the
-adversarial rows are reproducible for a given device count, not bit-identical across device
-counts (the other families are).
+Reproducibility: the search is an iterative non-convex ascent, which can amplify rounding
+differences into a different local optimum. A seed's rows do not depend on the other seeds of its
+chunk, and every device runs the same single-device program
+(:mod:`jaxmail.experiments.sharding`), so the rows are bit-identical on any device count
+(``tests/test_sharding.py`` compares 4 forced host devices with 1); another kind of device or
+jaxlib may end the search elsewhere.
 
 Every row is certified by :func:`jaxmail.tightness.lemma3_check`: exact eps_BC, NashGap from
 exact best responses (policy iteration, which does not assume dominance), the bound, the ratio.
