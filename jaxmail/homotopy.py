@@ -83,7 +83,10 @@ _FAST = 0.1  # contraction ratio under which the step doubles (else it grows by 
 _GROW = 1.25
 _OVERSHOOT = 1.5  # a round's last step aims at l_k + 0.5 (l_k - l), so it ends past l_k
 _FIRST_CHECKPOINT = 10.0  # l of the first certificate (tau = max|R| / 10) ...
-_CHECKPOINT_RATIO = 3.0  # ... and the ratio between successive ones
+_CHECKPOINT_RATIO = 3.0
+_POLISH_RADIUS = (
+    0.1  # largest move of the polish (see ``certify``)  # ... and the ratio between successive ones
+)
 
 
 class Homotopy(NamedTuple):
@@ -459,7 +462,13 @@ def _qre_homotopy(
             return qre, qre, gap, jnp.asarray(False)
         candidate = _polish(game, qre, mask, threshold, gap.nash_gap, polish_steps)
         gap_p = nash_gap(game, candidate)
-        better = jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < gap.nash_gap)
+        # Kept only when it lowers the certified gap AND stays near the path's point (within
+        # min(0.1, 1 / l) = min(0.1, tau / max|R|) in every entry): a QRE at tau is O(tau) from
+        # the limit of its branch, so this keeps the polish on the equilibrium the path is heading
+        # to rather than another one Newton's method happens to reach from there.
+        radius = jnp.minimum(_POLISH_RADIUS, 1.0 / jnp.maximum(x[-1], 1e-30))
+        moved = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(candidate, qre)]))
+        better = jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < gap.nash_gap) & (moved <= radius)
         return qre, _pick(better, candidate, qre), _pick(better, gap_p, gap), better
 
     def round_cond(r):
