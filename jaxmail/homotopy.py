@@ -248,7 +248,7 @@ def qre_homotopy(
     end_temperature: float | Array | None = None,
     tol: float | Array | None = None,
     max_steps: int = 1000,
-    corrector_steps: int = 6,
+    corrector_steps: int = 8,
     initial_step: float | Array = 0.1,
     min_step: float | Array | None = None,
     polish: bool = True,
@@ -416,8 +416,11 @@ def _qre_homotopy(
             r = jnp.concatenate([hx, (normal @ (xc - x_pred))[None]])
             dx = lu_solve(lu, r)
             size = jnp.max(jnp.abs(dx) / jnp.maximum(1.0, jnp.abs(xc)))  # relative, like H
-            # Only steps above the tolerance count: below it the ratio is rounding noise.
-            worst = jnp.maximum(worst, jnp.where(last > tol, size / last, 0.0))
+            # Only steps above the tolerance count (below it the ratio is rounding noise), and
+            # only from the third on: the first two may trade error between the support and
+            # the off-support log-probabilities, which mirror it amplified by lambda.
+            counts = (last > tol) & (j >= 2)
+            worst = jnp.maximum(worst, jnp.where(counts, size / last, 0.0))
             xc = xc - dx
             return xc, residual(xc), size, worst
 
@@ -463,10 +466,10 @@ def _qre_homotopy(
         candidate = _polish(game, qre, mask, threshold, gap.nash_gap, polish_steps)
         gap_p = nash_gap(game, candidate)
         # Kept only when it lowers the certified gap AND stays near the path's point (within
-        # min(0.1, 1 / l) = min(0.1, tau / max|R|) in every entry): a QRE at tau is O(tau) from
-        # the limit of its branch, so this keeps the polish on the equilibrium the path is heading
-        # to rather than another one Newton's method happens to reach from there.
-        radius = jnp.minimum(_POLISH_RADIUS, 1.0 / jnp.maximum(x[-1], 1e-30))
+        # min(0.1, 100 / l) = min(0.1, 100 tau / max|R|) in every entry): a QRE at tau is
+        # O(tau) from the limit of its branch, so this keeps the polish on the equilibrium the
+        # path is heading to rather than another one Newton's method happens to reach from there.
+        radius = jnp.minimum(_POLISH_RADIUS, 100.0 / jnp.maximum(x[-1], 1e-30))
         moved = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(candidate, qre)]))
         better = jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < gap.nash_gap) & (moved <= radius)
         return qre, _pick(better, candidate, qre), _pick(better, gap_p, gap), better
