@@ -32,17 +32,25 @@ continuation of ``x = (y, l)``:
   relative residual ``max_k |H_k| / max(1, |y_k|) <= tol``;
 * step control: a step is accepted when the corrector converged and the new tangent turns by
   less than ~25 degrees; then ``h`` grows (x2 when the corrector contracted fast), else ``h``
-  halves. On the straight tail of the curve (``y ~ -lambda * gap`` off the support) the steps grow
-  geometrically, so reaching ``tau_end`` costs about ``log2(c / tau_end)`` extra steps.
+  halves. The arclength is measured with the weights ``max(pi, 1e-6)`` on ``y`` (and 1 on ``l``):
+  an action far off the support has ``y ~ -lambda * gap``, exactly linear in ``lambda`` and
+  harmless, and would otherwise dominate the Euclidean length and throttle the steps.
 
-Finally a Newton polish solves the Nash conditions restricted to the support found
+Certificates at checkpoints ``l = 10, 30, 90, ...`` (``tau = max|R| / l``): at each, a Newton
+polish solves the Nash conditions restricted to the support found
 (``pi_i(a|s) >= support_threshold``): unknowns ``p [n, S, A]`` and ``v [n, S]`` with
-``Q_i^p(s, a) = v_i(s)`` on the support, ``p = 0`` off it and ``sum_a p_i(a|s) = 1``; it is kept
-only when its certified NashGap is smaller than the homotopy point's.
+``Q_i^p(s, a) = v_i(s)`` on the support, ``p = 0`` off it and ``sum_a p_i(a|s) = 1``. The
+polish is kept only when its certified NashGap is smaller than the path point's and it moves
+the policy by at most ``min(0.1, 100 tau / max|R|)`` (so that it lands on the equilibrium the
+path is heading to, not on another one nearby). The best certified policy so far is kept, and
+the path stops as soon as its NashGap is at most ``gap_tol`` (status ``CONVERGED``).
 
 The guarantee is the certificate: :func:`jaxmail.nash_gap` of the returned policy, computed from
-scratch (exact evaluation and best responses) and independent of the path; ``status`` only says
-how the path ended.
+scratch (exact evaluation and policy-iteration best responses) and independent of the path.
+``status`` says how the path ended: ``CONVERGED`` means exactly "certified NashGap <=
+``gap_tol``"; ``END_REACHED`` means the path reached ``end_temperature`` without that
+certificate; ``CAP_REACHED`` and ``PATH_LOST`` are failures of the path following (the returned
+policy is then the best certified one met, with its certificate).
 """
 
 from __future__ import annotations
@@ -93,19 +101,20 @@ class Homotopy(NamedTuple):
     """The result of :func:`qre_homotopy`.
 
     Attributes:
-      policy: ``n`` arrays ``[S, A_i]``: the polished Nash candidate (or the last point of the
-        path when the polish did not lower the NashGap).
-      qre_policy: ``n`` arrays ``[S, A_i]``: the last QRE on the path (temperature
-        ``temperature``).
-      temperature: ``[]`` ``tau = c / l`` of the last point of the path (``inf`` at ``l = 0``).
+      policy: ``n`` arrays ``[S, A_i]``: the policy with the smallest certified NashGap among
+        the checkpoints' QREs and their polishes.
+      qre_policy: ``n`` arrays ``[S, A_i]``: the QRE at the last checkpoint (temperature
+        ``temperature``), renormalised.
+      temperature: ``[]`` ``tau = max|R| / l`` of the last checkpoint (``inf`` at ``l = 0``).
       path_length: ``[]`` arclength of the followed curve in ``(y, l)`` coordinates.
-      status: ``[]`` int32: ``CONVERGED`` (0, the path reached ``end_temperature`` with every
-        corrector converged), ``CAP_REACHED`` (1, ``max_steps`` taken first) or ``PATH_LOST``
-        (2, the step size fell below ``min_step`` or the point became non-finite, or the start
-        could not be corrected); ``STATUS[status]`` names it.
+      status: ``[]`` int32: ``CONVERGED`` (0, the certified NashGap is at most ``gap_tol``),
+        ``CAP_REACHED`` (1, ``max_steps`` attempts taken first), ``PATH_LOST`` (2, the step
+        size fell below ``min_step``, the point became non-finite, or the start could not be
+        corrected) or ``END_REACHED`` (3, the path reached ``end_temperature`` but no
+        checkpoint certified ``gap_tol``); ``STATUS[status]`` names it.
       iterations: ``[]`` int32 predictor-corrector attempts (accepted or not).
       turning_points: ``[]`` int32 sign changes of the tangent's ``l``-component.
-      polished: ``[]`` bool: ``policy`` is the support polish (it lowered the NashGap).
+      polished: ``[]`` bool: ``policy`` is a support polish (not a point of the path).
       nash_gap: the :class:`~jaxmail.NashGap` certificate of ``policy``.
     """
 
@@ -261,8 +270,10 @@ def qre_homotopy(
     Solves ``H(y, lambda) = y - log_softmax(lambda Q^{exp(y)}) = 0`` (module docstring) by
     pseudo-arclength predictor-corrector continuation from ``tau = start_temperature`` (the
     uniform policy when infinite, else the QRE found by Newton's method from the uniform policy,
-    which is unique at high enough temperature) to ``tau <= end_temperature``, then polishes the
-    end point on its support. Temperatures are in reward units: ``tau = max|R| / l``.
+    which is unique at high enough temperature) towards ``tau = end_temperature``, certifying
+    (and polishing on its support) the path's point at checkpoints ``tau = max|R| / (10 * 3^k)``
+    and stopping at the first certified NashGap ``<= gap_tol`` (module docstring). Temperatures
+    are in reward units.
 
     Everything runs in fixed-shape ``lax.while_loop`` / ``lax.fori_loop`` loops in the game's
     dtype (float64 when ``jax_enable_x64`` is on), with no host round trips: it jits, vmaps over
@@ -287,13 +298,14 @@ def qre_homotopy(
       polish_steps: Newton steps of the polish (static).
       support_threshold: an action is in the support when ``pi_i(a|s) >=`` this; default
         ``1e-8`` (float64) or ``1e-4`` (float32).
+      gap_tol: the certified NashGap that ends the path (array leaf); default
+        :func:`default_gap_tol`.
 
     Returns:
       A :class:`Homotopy`: ``policy``, ``qre_policy``, ``temperature``, ``path_length``,
-      ``status`` (``CONVERGED``: the path reached ``end_temperature``), ``iterations``,
+      ``status`` (``CONVERGED``: certified NashGap ``<= gap_tol``), ``iterations``,
       ``turning_points``, ``polished`` and the certificate ``nash_gap`` (:func:`jaxmail.nash_gap`
-      of ``policy``; the judge of the result: ``converged`` says only that the path was followed
-      to its end).
+      of ``policy``, computed apart from the path: the judge of the result).
 
     Raises:
       ValueError: a non-positive or NaN temperature, tolerance or step, a count below 1.
