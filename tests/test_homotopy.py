@@ -140,8 +140,16 @@ def _sgamesolver():
 
 
 def to_sgame(sg, game):
-    """The same game as an sgamesolver SGame (payoffs [n, A...] and transitions [A..., S'])."""
+    """The same game as an sgamesolver SGame (payoffs [n, A...] and transitions [A..., S']).
+
+    The rewards are shifted to ``R - min R >= 0``. sgamesolver pads unequal action counts with
+    zeros, and ``SGame.check_equilibrium`` counts the padding as actions worth 0 (with negative
+    values every policy fails it, e.g. a loss of 1.2 for an exact equilibrium); with rewards
+    ``>= 0`` the padding is never better than a real action. A constant shift changes neither
+    the Nash equilibria, nor the NashGap, nor the QRE path (softmax ignores a constant).
+    """
     r = np.asarray(game.reward, np.float64)
+    r = r - r.min()
     p = np.asarray(game.transition, np.float64)
     return sg.SGame(
         [r[:, s] for s in range(game.num_states)],
