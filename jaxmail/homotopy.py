@@ -411,6 +411,7 @@ def _qre_homotopy(
         x, t, h = c["x"], c["t"], c["h"]
         l_end = c["target"]  # this round's checkpoint
         w2 = _weights(x, mask, weight_floor) ** 2
+        t = t / jnp.sqrt(jnp.sum(w2 * t**2))  # unit length in this point's metric
         # Aim past l_end on the last step (see _OVERSHOOT) rather than land on it exactly.
         to_end = _OVERSHOOT * (l_end - x[-1]) / jnp.where(t[-1] > 0, t[-1], 1.0)
         h_eff = jnp.where(t[-1] > 0, jnp.minimum(h, jnp.maximum(to_end, h_min)), h)
