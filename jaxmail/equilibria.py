@@ -1129,3 +1129,8 @@ def _dominance_violation(
         dependency = jnp.max(_map_chunks(gain, xs, batch_size))  # chains the next player
         out.append(dependency)
     return out[0] if single else jnp.stack(out)
+
+
+from jaxmail.homotopy import Homotopy, qre_homotopy  # noqa: E402, F401  (jaxmail/homotopy.py)
+
+__all__ += ["Homotopy", "qre_homotopy"]

@@ -1,0 +1,151 @@
+"""Nash equilibria of random general-sum Markov games: jaxmail's batched logit-QRE homotopy
+against sgamesolver's QRE homotopy, on the same games, in one run.
+
+The games (float64, discount 0.95): two-player with S = 16 states and 4 actions each, and
+three-player with S = 8 states and 3 actions each; ``jm.games.random_game`` (rewards U[-1, 1],
+Dirichlet(1) transition rows), built by ``jax.vmap`` over keys. The same games are converted
+to sgamesolver's ``SGame`` (payoffs ``R[:, s]``, transitions ``P[s]``).
+
+* jaxmail: ``jax.jit(jax.vmap(qre_homotopy))`` on the whole batch. ``compile s`` is
+  ``lower().compile()``; ``run s`` one run of the compiled program (``block_until_ready``);
+  ``per game s`` = run / batch (a vmapped ``while_loop`` runs until its slowest game is done).
+* sgamesolver: ``sgamesolver.homotopy.QRE(game)`` with its defaults, one game at a time, on the
+  first ``--sg-games`` games; its first game is run twice and the first (warm-up) run dropped.
+  ``per game s`` is the mean over the timed games.
+* ``converged``: jaxmail: status ``converged`` (a certified NashGap <= the solver's default
+  ``1000 eps max|R| / (1 - gamma)``); sgamesolver: its own success flag.
+* ``NashGap <= 1e-8``: fraction with ``jm.nash_gap`` (computed apart, on the returned policy)
+  at most 1e-8; ``max NashGap``/``median NashGap`` over the games.
+* ``speed-up``: sgamesolver's per-game time / jaxmail's.
+
+Usage::
+
+    python benchmarks/homotopy.py                        # 256 games per shape, 8 sgamesolver
+    python benchmarks/homotopy.py --batch 32 --sg-games 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax  # noqa: I001
+
+import jaxmail as jm  # before any JAX computation: sets the XLA guard
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxmail.homotopy import CONVERGED, qre_homotopy  # noqa: E402
+
+SHAPES = [("2p S=16 A=4", 16, (4, 4)), ("3p S=8 A=3", 8, (3, 3, 3))]
+DISCOUNT = 0.95
+
+
+def games(num_states, actions, batch, seed):
+    keys = jax.random.split(jax.random.key(seed), batch)
+    return jax.vmap(
+        lambda k: jm.games.random_game(
+            k, num_states=num_states, num_actions=actions, discount=DISCOUNT
+        )
+    )(keys)
+
+
+def one(batch, k):
+    return jax.tree_util.tree_map(lambda x: x[k], batch)
+
+
+def run_jaxmail(batch):
+    solve = jax.jit(jax.vmap(qre_homotopy))
+    t = time.perf_counter()
+    compiled = solve.lower(batch).compile()
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    out = jax.block_until_ready(compiled(batch))
+    run_s = time.perf_counter() - t
+    gap = jax.jit(jax.vmap(jm.nash_gap))(batch, out.policy).nash_gap
+    return compile_s, run_s, out, np.asarray(gap)
+
+
+def run_sgamesolver(batch, count):
+    np.NaN = np.nan  # noqa: NPY201  sgamesolver 1.0.2 still uses np.NaN, removed in NumPy 2
+    import sgamesolver as sg
+
+    times, gaps, ok = [], [], []
+    for k in range(count + 1):
+        game = one(batch, k if k else 0)
+        r = np.asarray(game.reward)
+        p = np.asarray(game.transition)
+        sgame = sg.SGame(
+            [r[:, s] for s in range(r.shape[1])], [p[s] for s in range(p.shape[0])], DISCOUNT
+        )
+        hom = sg.homotopy.QRE(sgame)
+        hom.solver_setup()
+        hom.solver.verbose = 0
+        t = time.perf_counter()
+        result = hom.solver.start()
+        elapsed = time.perf_counter() - t
+        if k == 0:
+            continue  # warm-up run of the first game
+        times.append(elapsed)
+        ok.append(bool(result["success"]))
+        if hom.equilibrium is not None:
+            sigma = np.nan_to_num(hom.equilibrium.strategies)
+            policy = tuple(jnp.asarray(sigma[:, i, :a]) for i, a in enumerate(game.num_actions))
+            gaps.append(float(jm.nash_gap(game, policy).nash_gap))
+        else:
+            gaps.append(float("nan"))
+    return times, np.asarray(gaps), ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--sg-games", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, float64, discount {DISCOUNT}")
+    print()
+    print(
+        "| games | solver | games run | compile s | run s | per game s | converged "
+        "| NashGap <= 1e-8 | median NashGap | max NashGap | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, s, actions in SHAPES:
+        batch = games(s, actions, args.batch, args.seed)
+        compile_s, run_s, out, gap = run_jaxmail(batch)
+        per_jm = run_s / args.batch
+        conv = np.asarray(out.status) == CONVERGED
+        row_jm = (
+            f"| {name} | jaxmail qre_homotopy (vmap) | {args.batch} | {compile_s:.1f} | "
+            f"{run_s:.2f} | {per_jm:.4f} | {conv.mean():.1%} | {(gap <= 1e-8).mean():.1%} | "
+            f"{np.median(gap):.1e} | {gap.max():.1e} |"
+        )
+        if args.sg_games > 0:
+            times, gaps_sg, ok = run_sgamesolver(batch, args.sg_games)
+            per_sg = statistics.mean(times)
+            print(row_jm + f" {per_sg / per_jm:.1f}x |")
+            print(
+                f"| {name} | sgamesolver QRE (one at a time) | {len(times)} | - | "
+                f"{sum(times):.2f} | {per_sg:.4f} | {np.mean(ok):.1%} | "
+                f"{np.mean(gaps_sg <= 1e-8):.1%} | {np.nanmedian(gaps_sg):.1e} | "
+                f"{np.nanmax(gaps_sg):.1e} | 1x |"
+            )
+        else:
+            print(row_jm + " - |")
+        iters = np.asarray(out.iterations)
+        print(
+            f"<!-- {name}: jaxmail iterations min/median/max {iters.min()}/"
+            f"{int(np.median(iters))}/{iters.max()}; statuses "
+            f"{np.bincount(np.asarray(out.status), minlength=4).tolist()} "
+            "(converged, cap, lost, end reached) -->",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
