@@ -8,7 +8,7 @@ from jaxmail import _xla_guard
 
 _xla_guard.install()  # before JAX starts its CPU backend; see jaxmail/_xla_guard.py
 
-from jaxmail import data, equilibria, games, imitation, theory  # noqa: E402  (jm.games.tag())
+from jaxmail import data, equilibria, games, gradients, imitation, theory  # noqa: E402  (jm.games.tag())
 from jaxmail.best_response import (  # noqa: E402
     BestResponse,
     InducedMDP,
@@ -70,6 +70,7 @@ __all__ = [
     "imitation",
     "theory",
     "games",
+    "gradients",
     "best_response",
     "best_response_set",
     "best_response_shift",

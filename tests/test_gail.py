@@ -24,39 +24,6 @@ def _full_support():
     return game, jm.random_policy(jax.random.key(1), game)
 
 
-def test_policy_gradient_equals_autodiff_of_the_value_with_others_frozen(x64):
-    P, R, mu0, _ = h.instance(11, 3, (2, 3), GAMMA)
-    game = h.make_game(P, R, mu0, GAMMA)
-    logits = tuple(
-        jax.random.normal(k, (3, a), dtype=jnp.float64)
-        for k, a in zip(jax.random.split(jax.random.key(5)), (2, 3))
-    )
-
-    def value(x, tau, player):
-        """``V_i^tau(mu0)`` by a direct evaluation of player ``i``'s reward plus
-        ``tau H(pi_i(.|s))``, as a function of ``theta_i`` ALONE (others frozen)."""
-        theta = [jax.lax.stop_gradient(t) for t in logits]
-        theta[player] = x
-        policy = tuple(jax.nn.softmax(t, axis=-1) for t in theta)
-        p = policy[player]
-        bonus = -jnp.sum(p * jnp.log(p), axis=-1)  # [S]
-        reward = game.reward.at[player].add(tau * bonus[:, None, None])
-        regularised = jm.MarkovGame.tree_unflatten(
-            None, (game.transition, reward, game.initial, game.discount)
-        )
-        return jm.evaluate(regularised, policy).expected_values[player]
-
-    autodiff = jax.jit(jax.value_and_grad(value), static_argnums=2)
-    for tau in (0.0, 0.3):
-        grads, values = gail.regularised_policy_gradients(game, logits, entropy=tau)
-        for i in range(2):
-            v, g = autodiff(logits[i], tau, i)
-            # The surrogate's gradient is the policy-gradient theorem's, hence exact: float64
-            # rounding only (values are O(1/(1-gamma)) = O(10)).
-            np.testing.assert_allclose(g, grads[i], atol=1e-12)
-            np.testing.assert_allclose(values[i], v, atol=1e-12)
-
-
 def test_discriminator_loss():
     p = jnp.array([0.5, 0.3, 0.2, 0.0])
     q = jnp.array([0.1, 0.1, 0.4, 0.4])

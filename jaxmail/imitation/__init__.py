@@ -16,7 +16,7 @@ sizes (:meth:`jaxmail.data.Dataset.truncate`) and regularisation strengths.
 
 from jaxmail.imitation.bc import DEFAULT_OPTIMIZER, bc_loss, behavior_cloning
 from jaxmail.imitation.errors import BCErrorEstimate, estimate_bc_error
-from jaxmail.imitation.gail import discriminator_loss, ma_gail, regularised_policy_gradients
+from jaxmail.imitation.gail import discriminator_loss, ma_gail
 from jaxmail.imitation.matching import divergence, measure_matching
 from jaxmail.imitation.synthetic import perturb_policy
 
@@ -31,5 +31,4 @@ __all__ = [
     "ma_gail",
     "measure_matching",
     "perturb_policy",
-    "regularised_policy_gradients",
 ]

@@ -47,7 +47,7 @@ logits, the others held fixed, by the exact policy gradient: one evaluation (one
                / (1 - gamma),
 
 whose gradient in ``theta_i`` is exactly ``grad_{theta_i} V_i^tau(mu0)`` (policy gradient
-theorem; :func:`regularised_policy_gradients`; ``sg`` = stop-gradient). Both updates are optax
+theorem; :func:`jaxmail.gradients.surrogate_losses`; ``sg`` = stop-gradient). Both updates are optax
 steps; the whole alternating loop is one ``lax.scan``.
 
 Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``, ``T`` steps.
@@ -64,7 +64,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxmail import _contract, _linalg
+from jaxmail import _linalg, gradients
 from jaxmail.data import (
     Dataset,
     check_dataset,
@@ -74,7 +74,7 @@ from jaxmail.data import (
 from jaxmail.evaluation import policy_matrices, state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.imitation._optim import check_optimizer
-from jaxmail.imitation.matching import _logit_entropy, check_nonnegative, initial_logits
+from jaxmail.imitation.matching import check_nonnegative, initial_logits
 from jaxmail.policy import check_policy, joint_policy
 
 Array = jax.Array
@@ -146,35 +146,19 @@ def _total_discriminator_loss(kind: str, omega, positives, negatives) -> Array:
     return discriminator_loss(omega, positives, negatives)
 
 
-def _surrogate_gradients(game, logits, rewards, entropy, factors, occupancy):
-    """Exact ``grad_{theta_i} V_i^tau(mu0)`` for every ``i``, given ``d^pi`` and the LU of
-    ``I - gamma P_pi``. Returns ``(grads, V^tau(mu0) [n])``."""
+def _policy_losses(game, logits, rewards, entropy, factors, occupancy):
+    """``[n]`` :func:`jaxmail.gradients.surrogate_losses` under ``rewards``, given the factors
+    of ``I - gamma P_pi`` and ``d^pi`` (the values' solve reuses the factors)."""
+    game = game.replace(reward=rewards)
     policy = tuple(jax.nn.softmax(x, axis=-1) for x in logits)
-    own_entropy = jnp.stack(  # [n, S]: H(pi_i(.|s)) from log_softmax
-        [_logit_entropy((x,)) for x in logits]
-    )
-    bonus = lax.stop_gradient(entropy * own_entropy)
-    r_pi = _contract.contract_all(jnp.moveaxis(rewards, 0, -1), policy, trailing=1).T + bonus
+    _, r_pi = policy_matrices(game, lax.stop_gradient(policy))  # [n, S]
+    bonus = jnp.stack([gradients.logit_entropy(x) for x in logits])  # [n, S]
     # Data-dependent on the occupancy solve: the two solves never run side by side.
-    r_pi = _linalg.after(r_pi, occupancy)
-    v, _ = _linalg.solve(factors, lax.stop_gradient(r_pi).T)  # [S, n]
-    v = lax.stop_gradient(v)
-    continuation = jnp.tensordot(game.transition, v, axes=1)  # [S, A.., n]
-    q_joint = jnp.moveaxis(rewards, 0, -1) + game.discount * continuation
-    q = _contract.induced_tensors(q_joint, lax.stop_gradient(policy), trailing=1)
-    q = [lax.stop_gradient(q_i[..., i]) for i, q_i in enumerate(q)]  # n arrays [S, A_i]
-    d = lax.stop_gradient(occupancy)
-
-    def surrogate(theta):
-        total = 0.0
-        for i, x in enumerate(theta):
-            pi_i = jax.nn.softmax(x, axis=-1)
-            per_state = jnp.sum(pi_i * q[i], axis=-1) + entropy * _logit_entropy((x,))
-            total = total + d @ per_state
-        return total / (1.0 - game.discount)
-
-    grads = jax.grad(surrogate)(tuple(logits))
-    return grads, v.T @ game.initial
+    r = _linalg.after(lax.stop_gradient(r_pi + entropy * bonus), occupancy)
+    v, _ = _linalg.solve(factors, r.T)  # [S, n]
+    return gradients.surrogate_losses(
+        game, logits, values=v.T, occupancy=occupancy, entropy=entropy
+    )
 
 
 def _factorize_and_occupancy(game, policy):
@@ -183,37 +167,6 @@ def _factorize_and_occupancy(game, policy):
     rhs = (1.0 - game.discount) * game.initial
     occupancy, _ = _linalg.solve(factors, rhs, transpose=True)
     return factors, lax.stop_gradient(occupancy)
-
-
-def regularised_policy_gradients(
-    game: MarkovGame, logits: Sequence[Array], *, entropy: float | Array = 0.0
-) -> tuple[Policy, Array]:
-    """Every player's exact gradient of its own entropy-regularised value, others held fixed.
-
-    ``grad_{theta_i} V_i^tau(mu0)`` with ``pi_i = softmax(theta_i)`` and
-    ``V_i^tau = E[sum_t gamma^t (R_i(s_t, a_t) + tau H(pi_i(.|s_t)))]``, from ONE evaluation
-    through the surrogate ``J`` of the module docstring (the policy gradient theorem). This is
-    MA-GAIL's policy step with the game's rewards replaced by the discriminator's.
-
-    Args:
-      game: one game; its ``reward`` is what each player maximises.
-      logits: ``n`` arrays ``[S, A_i]``.
-      entropy: ``tau >= 0``.
-
-    Returns:
-      ``(grads, values)``: ``n`` arrays ``[S, A_i]`` (ascent directions) and ``[n]``
-      ``V_i^tau(mu0)``.
-    """
-    logits = tuple(jnp.asarray(x, game.dtype) for x in logits)
-    check_policy(game, tuple(jax.nn.softmax(x, axis=-1) for x in logits), name="logits")
-    return _policy_gradients(game, logits, check_nonnegative("entropy", entropy, game.dtype))
-
-
-@jax.jit
-def _policy_gradients(game, logits, entropy):
-    policy = tuple(jax.nn.softmax(x, axis=-1) for x in logits)
-    factors, d = _factorize_and_occupancy(game, policy)
-    return _surrogate_gradients(game, logits, game.reward, entropy, factors, d)
 
 
 def _check_positive_int(name: str, value) -> int:
@@ -398,11 +351,13 @@ def _ma_gail(
             discriminator_update, (omega, d_state), None, length=discriminator_steps
         )
         rewards = lax.stop_gradient(_rewards(kind, omega, joint_shape, n))
-        grads, objective = _surrogate_gradients(game, theta, rewards, entropy, factors, d)
-        ascent = jax.tree_util.tree_map(jnp.negative, grads)  # optax minimises -J
-        updates, p_state = policy_optimizer.update(ascent, p_state, theta)
+        total, grads = jax.value_and_grad(
+            lambda th: jnp.sum(_policy_losses(game, th, rewards, entropy, factors, d))
+        )(theta)  # descent directions: every player ascends its own value
+        objective = -total / n  # the mean of V_i^tau(mu0)
+        updates, p_state = policy_optimizer.update(grads, p_state, theta)
         theta = optax.apply_updates(theta, updates)
-        return (theta, omega, p_state, d_state), jnp.stack([d_losses[-1], jnp.mean(objective)])
+        return (theta, omega, p_state, d_state), jnp.stack([d_losses[-1], objective])
 
     init = (logits, omega, policy_optimizer.init(logits), discriminator_optimizer.init(omega))
     (logits, _, _, _), losses = lax.scan(iteration, init, None, length=steps)
