@@ -5,7 +5,6 @@ All learner runs use one game shape (3 states, 2 x 2 actions) and the same ``STE
 the compiled loop is shared where the static configuration is.
 """
 
-import helpers as h
 import jax
 import jax.numpy as jnp
 import numpy as np
