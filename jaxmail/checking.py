@@ -62,7 +62,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import MarkovGame, _float_dtype, _is_concrete, input_probability_atol
+from jaxmail._arrays import default_float_dtype, is_concrete
+from jaxmail.game import MarkovGame, input_probability_atol
 
 if TYPE_CHECKING:
     from jaxmail.data import Dataset
@@ -243,7 +244,7 @@ def _report(ok: Array, message: str, *values: Array) -> None:
     Concrete: raises ``ValueError`` at once. Traced: one ``jax.debug.callback`` that sends ``ok``
     and ``values`` (scalars) to the host, where :func:`checked` collects the violations.
     """
-    if all(_is_concrete(x) for x in (ok, *values)):
+    if all(is_concrete(x) for x in (ok, *values)):
         if not bool(np.all(ok)):
             raise ValueError(_format(message, values))
         return
@@ -263,7 +264,7 @@ def _index_text(ndim: int) -> str:
 
 def _numpy_or_jax(*xs):
     """NumPy for concrete arrays (host arithmetic, nothing to compile), else ``jax.numpy``."""
-    return np if all(_is_concrete(x) for x in xs) else jnp
+    return np if all(is_concrete(x) for x in xs) else jnp
 
 
 def _unravel(flat_index: Array, shape: tuple[int, ...]) -> tuple[Array, ...]:
@@ -337,10 +338,10 @@ def check_game(game: MarkovGame, *, name: str = "", force: bool = False) -> None
         ``"args[0].discount: ..."``).
       force: check even outside checked mode and on concrete values (raising at once).
     """
-    if not force and (not enabled() or all(_is_concrete(x) for x in jax.tree.leaves(game))):
+    if not force and (not enabled() or all(is_concrete(x) for x in jax.tree.leaves(game))):
         return
     prefix = f"{name}." if name else ""
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     P, R, mu0, gamma = (game.transition, game.reward, game.initial, game.discount)
     xp = _numpy_or_jax(P, R, mu0, gamma)
     _check_distributions(
@@ -371,7 +372,7 @@ def check_policy_values(game: MarkovGame, policy: Sequence[Array], *, name: str 
     if not enabled():
         return
     for i, p in enumerate(policy):
-        if _is_concrete(p):
+        if is_concrete(p):
             continue  # checked eagerly
         _check_distributions(
             f"{name}[{i}]",
@@ -387,7 +388,7 @@ def check_indices(name: str, index: Array, size: int, *, where: str = "state") -
     The message is :func:`~jaxmail.deterministic_policy`'s:
     ``"{name}: index {i} at {where} {k} is out of range [0, size)"``.
     """
-    if not enabled() or _is_concrete(index):
+    if not enabled() or is_concrete(index):
         return  # concrete indices are checked eagerly
     index = jnp.asarray(index).reshape(-1)
     if index.size == 0:
@@ -409,7 +410,7 @@ def check_dataset_values(game: MarkovGame, data: Dataset, *, name: str = "data")
     ``mask`` is True; the message names the first bad step ``(trajectory, step)``, as
     :func:`~jaxmail.data.check_dataset` does eagerly.
     """
-    if not enabled() or all(_is_concrete(x) for x in (data.states, data.actions, data.mask)):
+    if not enabled() or all(is_concrete(x) for x in (data.states, data.actions, data.mask)):
         return  # concrete datasets are checked eagerly
     if data.states.size == 0:
         return

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import _npz, checking
-from jaxmail.game import MarkovGame, _is_concrete, _numeric, batch_words, check_game, input_dtype
+from jaxmail._arrays import default_float_dtype, host_array, is_concrete
+from jaxmail.game import MarkovGame, batch_words, check_game, input_dtype
 from jaxmail.policy import check_policy
 
 Array = jax.Array
@@ -94,15 +95,15 @@ class Dataset:
             input_dtype("weights", weights)  # bfloat16 passes; complex, strings, float8 raise
             if _kind(weights) == "b":
                 raise TypeError("weights: expected real numbers, got dtype kind 'b'")
-        if all(_is_concrete(x) for x in (states, actions, mask, weights)):
+        if all(is_concrete(x) for x in (states, actions, mask, weights)):
             _check_values(np.asarray(states), np.asarray(actions), np.asarray(mask), weights)
         for name, x in (("states", states), ("actions", actions)):
-            if _is_concrete(x):
+            if is_concrete(x):
                 _check_int32(name, np.asarray(x))
         object.__setattr__(self, "states", jnp.asarray(states, dtype=jnp.int32))
         object.__setattr__(self, "actions", jnp.asarray(actions, dtype=jnp.int32))
         object.__setattr__(self, "mask", jnp.asarray(mask, dtype=bool))
-        object.__setattr__(self, "weights", jnp.asarray(weights, dtype=_float_dtype()))
+        object.__setattr__(self, "weights", jnp.asarray(weights, dtype=default_float_dtype()))
 
     def tree_flatten(self):
         return tuple(getattr(self, f) for f in _FIELDS), None
@@ -162,7 +163,7 @@ class Dataset:
         batch = tuple(shapes[0][:-2])
         prefix = f"batch_shape={batch}, " if batch else ""
         mask = self.mask
-        concrete = isinstance(mask, (jax.Array, np.ndarray)) and _is_concrete(mask)
+        concrete = isinstance(mask, (jax.Array, np.ndarray)) and is_concrete(mask)
         samples = int(np.sum(np.asarray(mask))) if concrete and not batch else "?"
         return (
             f"Dataset({prefix}num_trajectories={shapes[0][-2]}, horizon={shapes[0][-1]}, "
@@ -171,11 +172,7 @@ class Dataset:
 
 
 def _kind(x) -> str:
-    return np.asarray(x).dtype.kind if _is_concrete(x) else x.dtype.kind
-
-
-def _float_dtype():
-    return jnp.zeros(()).dtype
+    return np.asarray(x).dtype.kind if is_concrete(x) else x.dtype.kind
 
 
 _INT32 = np.iinfo(np.int32)
@@ -196,7 +193,7 @@ def _check_int32(name: str, x: np.ndarray) -> None:
 
 
 def _check_values(states, actions, mask, weights) -> None:
-    weights = _numeric(weights).astype(np.float64)
+    weights = host_array(weights).astype(np.float64)
     if not np.all(np.isfinite(weights)):
         raise ValueError(f"weights: {int(np.sum(~np.isfinite(weights)))} entries are NaN or inf")
     if np.any(weights < 0):
@@ -237,7 +234,7 @@ def check_dataset(game: MarkovGame, data: Dataset, *, name: str = "data") -> Dat
         )
     if data.states.ndim != 2:
         raise ValueError(f"{name}: expected one dataset [N, T], got states {data.states.shape}")
-    if all(_is_concrete(x) for x in (data.states, data.actions, data.mask)):
+    if all(is_concrete(x) for x in (data.states, data.actions, data.mask)):
         states, actions, mask = (np.asarray(x) for x in (data.states, data.actions, data.mask))
         # A dataset rebuilt from leaves (jax.tree_util) skipped the constructor's checks.
         _check_int32(f"{name}.states", states)
@@ -406,7 +403,7 @@ def action_counts(game: MarkovGame, data: Dataset, *, weighted: bool = False) ->
     of 1. These are the sufficient statistics of tabular behavioural cloning.
     """
     check_dataset(game, data)
-    w = jnp.where(data.mask, data.weights if weighted else 1.0, 0.0).astype(_float_dtype())
+    w = jnp.where(data.mask, data.weights if weighted else 1.0, 0.0).astype(default_float_dtype())
     return tuple(
         jnp.zeros((game.num_states, a), w.dtype).at[data.states, data.actions[..., i]].add(w)
         for i, a in enumerate(game.num_actions)

@@ -49,6 +49,7 @@ from jax import lax
 from jax.scipy.special import entr, logsumexp
 
 from jaxmail import _contract, _linalg
+from jaxmail._arrays import is_concrete
 from jaxmail.best_response import (
     NashGap,
     best_responses,
@@ -57,7 +58,7 @@ from jaxmail.best_response import (
     nash_gap,
     solve_mdp,
 )
-from jaxmail.game import MarkovGame, _is_concrete, probability_atol
+from jaxmail.game import MarkovGame, probability_atol
 from jaxmail.policy import check_player, check_policy, uniform_policy
 
 __all__ = [
@@ -133,7 +134,7 @@ def _check_scalar(name: str, value, dtype, *, positive: bool, upper: float | Non
         raise ValueError(
             f"{name}: expected a scalar, got shape {shape} (vmap over a batch of values instead)"
         )
-    if _is_concrete(value):
+    if is_concrete(value):
         v = float(np.asarray(value, dtype=np.float64))
         if not np.isfinite(v):
             raise ValueError(f"{name}: must be finite, got {v}")
@@ -152,7 +153,7 @@ def _check_zero_sum(game: MarkovGame) -> None:
         raise ValueError(
             f"game: a two-player zero-sum solver needs 2 players, got {game.num_players}"
         )
-    if _is_concrete(game.reward):
+    if is_concrete(game.reward):
         r = np.asarray(game.reward, dtype=np.float64)
         err = np.abs(r[0] + r[1])
         atol = probability_atol(game.dtype) * max(1.0, float(np.abs(r).max()))

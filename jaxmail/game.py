@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import _npz
+from jaxmail._arrays import default_float_dtype, host_array, is_concrete
 
 Array = jax.Array
 
@@ -95,22 +96,6 @@ def input_probability_atol(x: Any, dtype: Any) -> float:
     return atol
 
 
-def _numeric(x: Any) -> np.ndarray:
-    """``x`` as a NumPy array NumPy's reductions handle (bfloat16 widened exactly to float32)."""
-    x = np.asarray(x)
-    if x.dtype.kind == "V" and jnp.issubdtype(x.dtype, jnp.floating):
-        return x.astype(np.float32)
-    return x
-
-
-def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _float_dtype() -> Any:
-    return jnp.result_type(float)  # float32, or float64 under jax_enable_x64
-
-
 def _check_finite(name: str, x: np.ndarray) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
@@ -129,7 +114,7 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
       atol: allowed ``|sum - 1|`` per row; also the allowed negative excursion of an entry.
       index_names: optional description of the leading indices for the message.
     """
-    x = _numeric(x)  # native dtype: no float64 copy of a large tensor
+    x = host_array(x)  # native dtype: no float64 copy of a large tensor
     _check_finite(name, x)
     if x.shape[-1] == 0:
         raise ValueError(f"{name}: the last axis is empty (shape {x.shape}); no distribution")
@@ -330,7 +315,7 @@ def _shape(x) -> tuple[int, ...]:
 
 def _validated(fields: dict[str, Any], batch_shape: tuple[int, ...]) -> dict[str, Any]:
     """Checks dtypes, structure and (when concrete) values; returns the fields cast to float."""
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     for name in _FIELDS:
         input_dtype(name, fields[name])
     k = len(batch_shape)
@@ -344,11 +329,11 @@ def _validated(fields: dict[str, Any], batch_shape: tuple[int, ...]) -> dict[str
             )
         shapes[name] = shape[k:]
     _check_structure(*(shapes[f] for f in _FIELDS))
-    if all(_is_concrete(fields[f]) for f in _FIELDS):
+    if all(is_concrete(fields[f]) for f in _FIELDS):
         if k == 0:
             _check_values(*(fields[f] for f in _FIELDS))
         else:
-            arrays = {f: _numeric(fields[f]) for f in _FIELDS}
+            arrays = {f: host_array(fields[f]) for f in _FIELDS}
             for b in np.ndindex(*batch_shape):
                 try:
                     _check_values(*(arrays[f][b] for f in _FIELDS))
@@ -389,19 +374,19 @@ def _check_structure(P, R, mu0, gamma) -> None:
 
 def _check_values(transition, reward, initial, discount) -> None:
     """Values of one game (concrete arrays)."""
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     atol = input_probability_atol(transition, dtype)
     check_distributions("transition", transition, atol=atol, index_names="s, a")
-    _check_finite("reward", _numeric(reward))
+    _check_finite("reward", host_array(reward))
     atol = input_probability_atol(initial, dtype)
-    check_distributions("initial", _numeric(initial).astype(np.float64), atol=atol)
-    gamma = float(_numeric(discount))
+    check_distributions("initial", host_array(initial).astype(np.float64), atol=atol)
+    gamma = float(host_array(discount))
     if not np.isfinite(gamma) or not 0.0 <= gamma < 1.0:
         raise ValueError(f"discount: must lie in [0, 1), got {gamma}")
     # A discount that rounds to 1 in the working dtype makes I - gamma P singular.
-    if float(np.asarray(gamma, dtype=_float_dtype())) >= 1.0:
+    if float(np.asarray(gamma, dtype=default_float_dtype())) >= 1.0:
         raise ValueError(
-            f"discount: {gamma} rounds to 1.0 in {jnp.dtype(_float_dtype()).name}; "
+            f"discount: {gamma} rounds to 1.0 in {jnp.dtype(default_float_dtype()).name}; "
             "enable jax_enable_x64 or use a smaller discount"
         )
 

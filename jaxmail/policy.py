@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import checking
+from jaxmail._arrays import is_concrete
 from jaxmail.game import (
     MarkovGame,
-    _is_concrete,
     check_distributions,
     check_game,
     input_dtype,
@@ -67,7 +67,7 @@ def check_policy(game: MarkovGame, policy: Sequence[Array], *, name: str = "poli
                 f"{name}[{i}]: expected shape [S, A_{i}] = {(game.num_states, a)}, got {shape}"
             )
         input_dtype(f"{name}[{i}]", p)
-        if _is_concrete(p):
+        if is_concrete(p):
             check_distributions(
                 f"{name}[{i}]",
                 np.asarray(p),
@@ -120,12 +120,12 @@ def deterministic_policy(game: MarkovGame, actions: Sequence[Array]) -> Policy:
         )
     out = []
     for i, (act, a) in enumerate(zip(actions, game.num_actions)):
-        act = jnp.asarray(act) if not _is_concrete(act) else np.asarray(act)
+        act = jnp.asarray(act) if not is_concrete(act) else np.asarray(act)
         if tuple(act.shape) != (game.num_states,):
             raise ValueError(
                 f"actions[{i}]: expected shape [S] = ({game.num_states},), got {tuple(act.shape)}"
             )
-        if _is_concrete(act):
+        if is_concrete(act):
             if act.dtype.kind not in "iu":
                 raise ValueError(f"actions[{i}]: expected integer indices, got dtype {act.dtype}")
             if act.size and (act.min() < 0 or act.max() >= a):

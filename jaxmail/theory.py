@@ -42,9 +42,10 @@ from jax import lax
 
 from jaxmail import _linalg
 from jaxmail._api import kernel
+from jaxmail._arrays import is_concrete
 from jaxmail.best_response import METHODS, best_response_shift, induced_mdp, solve_mdp
 from jaxmail.evaluation import state_occupancy
-from jaxmail.game import MarkovGame, _is_concrete
+from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, random_policy
 from jaxmail.regularised import soft_best_response_shift
 
@@ -79,7 +80,7 @@ def reward_bound(game: MarkovGame) -> Array:
 
 
 def _check_num_players(num_players) -> Array:
-    if _is_concrete(num_players):
+    if is_concrete(num_players):
         values = np.asarray(num_players)
         if values.dtype.kind not in "iuf" or np.any(~(values >= 1)):
             raise ValueError(f"num_players: must be >= 1, got {num_players!r}")
@@ -409,7 +410,7 @@ def _candidate_targets(num_actions, player, dtype):
 
 
 def _check_epsilon(epsilon) -> None:
-    if _is_concrete(epsilon):
+    if is_concrete(epsilon):
         value = np.asarray(epsilon)
         if value.ndim != 0 or not value >= 0:
             raise ValueError(f"epsilon: expected a scalar >= 0, got {epsilon!r}")

@@ -1,4 +1,4 @@
-"""Tests of the Tag game (jaxmail/games/tag.py; docs/theory.md §5).
+"""Tests of the Tag game (jaxmail/games/tag_game.py; docs/theory.md §5).
 
 The 2x3 grid used by the hand-checked cases, cells numbered ``row * cols + col``::
 
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import jaxmail as jm
-from jaxmail.games.tag import DEFAULT_MAX_BYTES, TagLayout, _rewards, _Step, tag
+from jaxmail.games.tag_game import DEFAULT_MAX_BYTES, TagLayout, _rewards, _Step, tag
 
 UP, DOWN, LEFT, RIGHT, STAY = range(5)
 ATOL = 1e-6  # float32 rewards built from constants like 0.1 / (n - 1)
@@ -50,7 +50,7 @@ def reference_step(
     swap_is_tag=False,
 ):
     """One step from ``(cells, tagger t)`` under joint move ``a``: ``(new cells, new tagger,
-    rewards)``, by the rules of the module docstring of jaxmail/games/tag.py."""
+    rewards)``, by the rules of the module docstring of jaxmail/games/tag_game.py."""
     n = len(cells)
     assert allow_stay or STAY not in a
     new, off = [], []

@@ -7,7 +7,7 @@ Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``.
 * :mod:`~jaxmail.games.generators`: pure, key-first, ``vmap``-able random games (general-sum,
   zero-sum, common-payoff, dominant-strategy), with a memory budget.
 * :mod:`~jaxmail.games.counterexamples`: the games of docs/theory.md §4, experts and learners.
-* :mod:`~jaxmail.games.tag`: the Tag game of docs/theory.md §5 on any grid, 2 or more players.
+* :mod:`~jaxmail.games.tag_game`: the Tag game of docs/theory.md §5 on any grid, 2 or more players.
 * :mod:`~jaxmail.games.openspiel`: conversion from OpenSpiel games (optional extra
   ``jaxmail[openspiel]``; ``pyspiel`` is imported only when a conversion is asked for).
 """
@@ -46,7 +46,7 @@ from jaxmail.games.openspiel import (
     policy_from_openspiel,
     policy_to_openspiel,
 )
-from jaxmail.games.tag import MOVES, TagLayout, tag
+from jaxmail.games.tag_game import MOVES, TagLayout, tag
 
 __all__ = [
     "MOVES",

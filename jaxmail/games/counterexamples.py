@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import MarkovGame, _float_dtype, _is_concrete
+from jaxmail._arrays import default_float_dtype, is_concrete
+from jaxmail.game import MarkovGame
 from jaxmail.games.generators import DEFAULT_MAX_BYTES, check_memory
 
 Array = jax.Array
@@ -46,7 +47,7 @@ class Counterexample(NamedTuple):
 
 def _policy(actions: list[list[int]], num_actions: int) -> tuple[Array, ...]:
     """One-hot policies from per-player lists of per-state actions."""
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     return tuple(jnp.asarray(np.eye(num_actions)[a], dtype=dtype) for a in actions)
 
 
@@ -204,7 +205,7 @@ def lemma2_chain_length(epsilon: float, discount: float) -> int:
 
 
 def _concrete_float(name: str, value) -> float:
-    if not _is_concrete(value):
+    if not is_concrete(value):
         raise ValueError(
             f"{name}: must be concrete (it sets the number of states), got a traced value"
         )

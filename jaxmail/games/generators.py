@@ -45,8 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmail._arrays import default_float_dtype, is_concrete
 from jaxmail.best_response import solve_mdp
-from jaxmail.game import MarkovGame, _float_dtype, _is_concrete
+from jaxmail.game import MarkovGame
 
 Array = jax.Array
 
@@ -119,7 +120,7 @@ def _check_actions(num_actions, *, num_players: int | None = None) -> tuple[int,
 
 def _check_real(name: str, value, *, low: float, high: float, closed_high: bool) -> None:
     """Range check of a scalar parameter, when concrete (traced values are trusted)."""
-    if not _is_concrete(value):
+    if not is_concrete(value):
         if jnp.ndim(value) != 0:
             raise ValueError(f"{name}: expected a scalar, got shape {jnp.shape(value)}")
         return
@@ -183,7 +184,7 @@ def check_memory(num_states: int, num_actions: Sequence[int], *, max_bytes: int)
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer, float)):
         raise ValueError(f"max_bytes: expected a number of bytes, got {max_bytes!r}")
-    dtype = jnp.dtype(_float_dtype())
+    dtype = jnp.dtype(default_float_dtype())
     shape = (num_states, *num_actions, num_states)
     size = math.prod(shape) * dtype.itemsize
     if size > max_bytes:
@@ -303,7 +304,7 @@ def _uniform(key, shape, dtype, scale=1.0):
     ),
 )
 def _random_arrays(key, *, num_states, num_actions, branching, concentration, initial, payoff):
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     key_p, key_r, key_mu = jax.random.split(key, 3)
     transition = _random_rows(
         key_p, (num_states, *num_actions), num_states, branching, concentration, dtype
@@ -518,7 +519,7 @@ def _check_own_weight(own_weight) -> None:
 def _dominant_arrays(
     key, own_weight, *, num_states, num_actions, branching, concentration, initial
 ):
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     key_p, key_r, key_mu = jax.random.split(key, 3)
     rows = _random_rows(key_p, (num_states,), num_states, branching, concentration, dtype)
     shape = (num_states,) + (1,) * len(num_actions) + (num_states,)
@@ -611,7 +612,7 @@ def _controlled_arrays(
     concentration,
     initial,
 ):
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     n = len(num_actions)
     a_c = num_actions[controller]
     key_p, key_r, key_c, key_mu = jax.random.split(key, 4)

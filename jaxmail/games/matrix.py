@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import MarkovGame, _float_dtype, _is_concrete
+from jaxmail._arrays import default_float_dtype, is_concrete
+from jaxmail.game import MarkovGame
 
 Array = jax.Array
 
@@ -50,7 +51,7 @@ def matrix_game(payoffs: Array, *, discount: float | Array = 0.0) -> MarkovGame:
       >>> game.num_states, game.num_actions
       (1, (2, 2))
     """
-    payoffs = payoffs if not _is_concrete(payoffs) else np.asarray(payoffs)
+    payoffs = payoffs if not is_concrete(payoffs) else np.asarray(payoffs)
     shape = tuple(payoffs.shape)
     if len(shape) < 2 or shape[0] != len(shape) - 1:
         raise ValueError(
@@ -59,7 +60,7 @@ def matrix_game(payoffs: Array, *, discount: float | Array = 0.0) -> MarkovGame:
         )
     if any(a < 1 for a in shape[1:]):
         raise ValueError(f"payoffs: every player needs at least one action; got shape {shape}")
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     actions = shape[1:]
     transition = jnp.ones((1, *actions, 1), dtype=dtype)
     reward = jnp.asarray(payoffs, dtype=dtype)[:, None]

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import _is_concrete
+from jaxmail._arrays import is_concrete
 
 Array = jax.Array
 Policy = tuple[Array, ...]
@@ -57,7 +57,7 @@ def perturb_policy(
     """
     if kind not in _KINDS:
         raise ValueError(f"kind: expected one of {_KINDS}, got {kind!r}")
-    if _is_concrete(noise_level):
+    if is_concrete(noise_level):
         eta = np.asarray(noise_level)
         upper = 1.0 if kind == "dirichlet" else np.inf
         if np.any(eta < 0) or np.any(eta > upper):

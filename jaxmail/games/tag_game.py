@@ -72,7 +72,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail.game import MarkovGame, _is_concrete, check_distributions, probability_atol
+from jaxmail._arrays import is_concrete
+from jaxmail.game import MarkovGame, check_distributions, probability_atol
 from jaxmail.games.generators import DEFAULT_MAX_BYTES  # one memory budget for every generator
 
 Array = jax.Array
@@ -344,7 +345,7 @@ def _initial(layout: TagLayout, initial: Any) -> np.ndarray:
     """``[S]`` float64 initial distribution."""
     num_states, n = layout.num_states, layout.num_players
     if not isinstance(initial, str):
-        if not _is_concrete(initial):
+        if not is_concrete(initial):
             raise ValueError("initial: an explicit initial distribution must be concrete")
         mu0 = np.asarray(initial, dtype=np.float64)
         if mu0.shape != (num_states,):
@@ -500,11 +501,11 @@ def tag(
         )
     if not isinstance(validate, (bool, np.bool_)):
         raise ValueError(f"validate: expected a bool, got {validate!r}")
-    if _is_concrete(discount) and np.asarray(discount).dtype.kind not in "fiu":
+    if is_concrete(discount) and np.asarray(discount).dtype.kind not in "fiu":
         raise ValueError(f"discount: expected a real number, got {discount!r}")
     if jnp.ndim(discount) != 0:
         raise ValueError(f"discount: expected a scalar, got shape {jnp.shape(discount)}")
-    if _is_concrete(discount):
+    if is_concrete(discount):
         gamma = float(np.asarray(discount))
         if not math.isfinite(gamma) or not 0.0 <= gamma < 1.0:
             raise ValueError(f"discount: must lie in [0, 1), got {gamma}")
