@@ -1034,7 +1034,8 @@ def dominance_violation(
       num_samples: opponents drawn per player (``"sampled"``).
       max_enumerate: ``"exact"`` raises beyond this many opponent policies per player.
       batch_size: opponents evaluated together (memory: ``batch_size`` induced MDPs).
-      tol, max_iters: the best-response solver's (:func:`jaxmail.solve_mdp`).
+      tol: the best-response solver's (:func:`jaxmail.solve_mdp`).
+      max_iters: the best-response solver's (:func:`jaxmail.solve_mdp`).
 
     Returns:
       ``[n]`` violations (``[]`` if ``player`` is given); tiny negative values are rounding.

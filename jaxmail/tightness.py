@@ -224,12 +224,15 @@ def lemma3_search(
 
     Args:
       key: PRNG key (consumed).
-      num_states, num_actions: ``S`` and ``(A_1, ..., A_n)`` (static).
+      num_states: ``S`` and ``(A_1, ..., A_n)`` (static).
+      num_actions: ``S`` and ``(A_1, ..., A_n)`` (static).
       discount: ``gamma``; may be traced.
       radius: the learner's per-state L1 distance bound, in ``(0, 2]``; may be traced.
-      own_weight, controller: as :func:`~jaxmail.games.dominant.controlled_game`.
+      own_weight: as :func:`~jaxmail.games.dominant.controlled_game`.
+      controller: as :func:`~jaxmail.games.dominant.controlled_game`.
       steps: number of Adam steps (static, ``>= 1``).
-      learning_rate, init_scale: Adam's step size and the start's scale; may be traced.
+      learning_rate: Adam's step size and the start's scale; may be traced.
+      init_scale: Adam's step size and the start's scale; may be traced.
 
     Returns:
       A :class:`Lemma3Search`.

@@ -433,8 +433,14 @@ def zero_sum_game(
     Transitions and ``mu0`` as in :func:`random_game`.
 
     Args:
+      key: PRNG key (consumed).
+      num_states: as :func:`random_game`.
       num_actions: ``A`` (both players) or ``(A_1, A_2)``.
-      Others: as :func:`random_game`.
+      discount: as :func:`random_game`.
+      branching: as :func:`random_game`.
+      concentration: as :func:`random_game`.
+      initial: as :func:`random_game`.
+      max_bytes: as :func:`random_game`.
     """
     return _random_family(
         key,
@@ -564,7 +570,19 @@ def dominant_strategy_game(
 
     Args:
       key: PRNG key (consumed).
-      num_states, num_actions, discount, branching, concentration, initial, max_bytes: as
+      num_states: as
+        :func:`random_game`.
+      num_actions: as
+        :func:`random_game`.
+      discount: as
+        :func:`random_game`.
+      branching: as
+        :func:`random_game`.
+      concentration: as
+        :func:`random_game`.
+      initial: as
+        :func:`random_game`.
+      max_bytes: as
         :func:`random_game`.
       own_weight: ``c`` in ``[0, 1]``, the share of the reward range that depends on the
         player's own action; may be traced.
@@ -689,7 +707,19 @@ def single_controller_dominant_game(
 
     Args:
       key: PRNG key (consumed).
-      num_states, num_actions, discount, branching, concentration, initial, max_bytes: as
+      num_states: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      num_actions: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      discount: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      branching: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      concentration: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      initial: as
+        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
+      max_bytes: as
         :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
       controller: the player who controls the transitions, a static int in ``[0, n)``.
       own_weight: ``c`` in ``[0, 1]`` for the non-controllers; may be traced.

@@ -133,7 +133,8 @@ class TagLayout:
     arithmetic only, so they also work under ``jit``/``vmap``).
 
     Attributes:
-      rows, cols: grid size (each at least 1).
+      rows: grid size (each at least 1).
+      cols: grid size (each at least 1).
       num_players: ``n`` (at least 2, at most ``rows * cols``).
       allow_stay: whether move 4 ("stay") exists.
 
@@ -429,7 +430,8 @@ def tag(
     Decode states with :class:`TagLayout` ``(rows, cols, num_players, allow_stay)``.
 
     Args:
-      rows, cols: grid size, each at least 1.
+      rows: grid height, at least 1.
+      cols: grid width, at least 1.
       num_players: ``n >= 2``: one tagger and ``n - 1`` evaders; at most ``rows * cols``.
       discount: ``gamma`` in ``[0, 1)``. It may be a traced scalar (``jax.vmap(lambda g:
         tag(discount=g))(gammas)`` works): it is the only leaf that depends on an argument that

@@ -91,7 +91,7 @@ def behavior_cloning(
     Raises:
       ValueError: unknown ``method``, a dataset that does not fit the game.
 
-    Example:
+    Examples:
       >>> import jax, jaxmail as jm
       >>> game = jm.games.matching_pennies()
       >>> expert = jm.uniform_policy(game)

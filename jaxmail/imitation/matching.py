@@ -249,7 +249,10 @@ def matching_loss(
       game: one game.
       logits: ``n`` arrays ``[S, A_i]``; ``pi_i = softmax(logits_i)``.
       target: the target measure, shaped as ``measure`` says (:func:`target_measure`).
-      divergence, measure, entropy, smoothing: as :func:`measure_matching`.
+      divergence: as :func:`measure_matching`.
+      measure: as :func:`measure_matching`.
+      entropy: as :func:`measure_matching`.
+      smoothing: as :func:`measure_matching`.
 
     Returns:
       ``[]`` the loss; differentiable in ``logits`` (through the exact occupancy).
