@@ -176,3 +176,8 @@ def solve(
 
     x, converged = lax.custom_linear_solve(matvec, b, iterate, iterate_t, has_aux=True)
     return x, converged
+
+
+def after_tree(tree, dependency: Array):
+    """Every leaf of ``tree``, made data-dependent on ``dependency`` (see :func:`after`)."""
+    return jax.tree_util.tree_map(lambda x: after(x, dependency), tree)

@@ -31,6 +31,9 @@ float32: let ``eps = 2**-23`` (float32 machine epsilon, 1.19e-7) and ``A = I - g
 
 from __future__ import annotations
 
+import contextlib
+
+import jax
 import numpy as np
 import reference as ref
 
@@ -100,3 +103,20 @@ def permute_states(P, R, mu0, policy, perm):
     P2 = P[perm][..., perm]
     R2 = R[:, perm]
     return P2, R2, mu0[perm], tuple(p[perm] for p in policy)
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Counts XLA backend compilations inside the block: ``with count_compilations() as n: ...;
+    n[0]`` (a jit cache hit compiles nothing; a recompilation for a new static value does)."""
+    count = [0]
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            count[0] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield count
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

@@ -1,4 +1,4 @@
-"""Equilibrium solvers and their certificates (jaxmail/equilibria.py).
+"""Equilibrium solvers and their certificates (jaxmail/equilibria/).
 
 Games are built here with NumPy (seeded) and ``jm.MarkovGame``; the independent oracle for
 zero-sum games is a NumPy Shapley operator that solves every state's matrix game with
@@ -12,6 +12,7 @@ To stay fast, tests share shapes so that each jitted solver compiles once or twi
 
 import itertools
 
+import helpers as h
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,13 +224,15 @@ def test_soft_nash_regularised_gap_zero_and_unregularised_gap_shrinks(zero_sum_b
     gaps = np.asarray(res.nash_gap.nash_gap)
     assert np.all(np.diff(gaps) < 0), gaps  # shrinks with the temperature
     # vmap over temperatures == a loop (no recompilation: the temperature is an array leaf).
-    before = eq._soft_nash_value_iteration._cache_size()
     for t, tau in enumerate(TEMPERATURES):
-        one = soft_nash(index_game(games, t), tau)
+        game_t = index_game(games, t)
+        with h.count_compilations() as compiled:
+            one = soft_nash(game_t, tau)
+        if t:  # after the first call, a new temperature compiles nothing
+            assert compiled[0] == 0, compiled
         for p, q in zip(one.policy, res.policy):
             np.testing.assert_allclose(p, q[t], atol=1e-5)
         assert int(one.iterations) == int(res.iterations[t])
-    assert eq._soft_nash_value_iteration._cache_size() - before <= 1
 
 
 def test_soft_nash_equals_logit_qre_when_transitions_ignore_actions():
@@ -270,16 +273,17 @@ def test_soft_nash_equals_logit_qre_when_transitions_ignore_actions():
 def test_logit_qre_general_sum_three_players():
     game = random_game(10, 3, (2, 3, 2))
     gaps = []
-    before = eq._logit_qre._cache_size()
-    for tau in (1.0, 0.1):  # a loop: vmap over temperatures is tested on soft Nash VI
-        res = qre(game, jnp.asarray(tau))
+    for k, tau in enumerate((1.0, 0.1)):  # a loop: vmap over temperatures is tested on soft NVI
+        tau = jnp.asarray(tau)
+        with h.count_compilations() as compiled:
+            res = qre(game, tau)
+        assert k == 0 or compiled[0] == 0, compiled  # the temperature is an array leaf
         assert bool(res.converged), res.residual
         assert float(res.residual) <= QRE_TOL
         # Residual <= QRE_TOL implies a regularised NashGap <= QRE_TOL / (1 - gamma) = 1e-3.
         assert float(jnp.max(jnp.abs(res.soft_nash_gap.gains))) < QRE_TOL / (1 - GAMMA) + 1e-4
         assert bool(jnp.all(res.soft_nash_gap.converged))
         gaps.append(float(res.nash_gap.nash_gap))
-    assert eq._logit_qre._cache_size() - before <= 1  # the temperature is an array leaf
     # A lower temperature brings the QRE closer to a Nash equilibrium of the real game.
     assert gaps[1] < gaps[0]
 
@@ -436,3 +440,18 @@ def test_bad_parameters_raise():
         eq.dominance_violation(gs, jm.uniform_policy(gs), method="lp")
     with pytest.raises(ValueError, match="player"):
         eq.dominance_violation(gs, jm.uniform_policy(gs), player=2)
+
+
+def test_the_compilation_counter_sees_a_compilation():
+    """The no-recompilation checks above would pass vacuously if the counter never fired."""
+    with h.count_compilations() as compiled:
+        jax.jit(lambda x: x * 3.25 + 1.5)(jnp.arange(7.0))  # a program no other test builds
+    assert compiled[0] >= 1
+    with h.count_compilations() as again:
+        jax.jit(lambda x: x * 3.25 + 1.5)(jnp.arange(7.0))  # a new lambda: compiled again
+        f = jax.jit(lambda x: x - 0.75)
+        f(jnp.arange(7.0))
+    x = jnp.arange(7.0) + 1  # (eager ops compile too: outside the block)
+    with h.count_compilations() as cached:
+        f(x)  # same shape: a cache hit
+    assert again[0] >= 1 and cached[0] == 0
