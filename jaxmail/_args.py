@@ -5,10 +5,13 @@ Structure is always checked; values when they are concrete (not tracers).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmail._arrays import is_concrete
+
+Array = jax.Array
 
 
 def check_count(name: str, value, *, minimum: int = 1) -> int:
@@ -44,3 +47,14 @@ def check_scalar(name: str, value, dtype, *, positive: bool, upper: float | None
 def check_tol(game, tol, name="tol"):
     """``None``, or ``tol`` as a non-negative scalar of the game's dtype."""
     return None if tol is None else check_scalar(name, tol, game.dtype, positive=False)
+
+
+def check_nonnegative(name: str, value, dtype) -> Array:
+    """``value`` as a ``dtype`` array; raises ``ValueError`` if concrete and negative or NaN."""
+    if not isinstance(value, jax.core.Tracer):
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.shape != ():
+            raise ValueError(f"{name}: expected a scalar, got shape {arr.shape}")
+        if not arr >= 0:  # also catches NaN
+            raise ValueError(f"{name}: must be >= 0, got {float(arr)}")
+    return jnp.asarray(value, dtype)

@@ -42,10 +42,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxmail import _contract, _linalg
+from jaxmail._args import check_nonnegative
 from jaxmail.evaluation import policy_matrices
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy
@@ -89,13 +89,7 @@ def logit_entropy(logits: Array) -> Array:
 def _check(game: MarkovGame, logits: Sequence[Array], entropy) -> tuple[tuple[Array, ...], Array]:
     logits = tuple(jnp.asarray(x, game.dtype) for x in logits)
     check_policy(game, tuple(jax.nn.softmax(x, axis=-1) for x in logits), name="logits")
-    if not isinstance(entropy, jax.core.Tracer):
-        tau = np.asarray(entropy, dtype=np.float64)
-        if tau.shape != ():
-            raise ValueError(f"entropy: expected a scalar, got shape {tau.shape}")
-        if not tau >= 0:  # also catches NaN
-            raise ValueError(f"entropy: must be >= 0, got {float(tau)}")
-    return logits, jnp.asarray(entropy, game.dtype)
+    return logits, check_nonnegative("entropy", entropy, game.dtype)
 
 
 def surrogate_losses(

@@ -65,6 +65,7 @@ import optax
 from jax import lax
 
 from jaxmail import _linalg, gradients
+from jaxmail._args import check_nonnegative
 from jaxmail.data import (
     Dataset,
     check_dataset,
@@ -74,7 +75,7 @@ from jaxmail.data import (
 from jaxmail.evaluation import policy_matrices, state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.imitation._optim import check_optimizer
-from jaxmail.imitation.matching import check_nonnegative, initial_logits
+from jaxmail.imitation.matching import initial_logits
 from jaxmail.policy import check_policy, joint_policy
 
 Array = jax.Array

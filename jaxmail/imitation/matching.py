@@ -57,6 +57,7 @@ import numpy as np
 import optax
 
 from jaxmail import _linalg
+from jaxmail._args import check_nonnegative
 from jaxmail.data import (
     Dataset,
     check_dataset,
@@ -66,6 +67,7 @@ from jaxmail.data import (
 )
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
+from jaxmail.gradients import logit_entropy
 from jaxmail.imitation._optim import check_optimizer, minimize
 from jaxmail.policy import check_policy, joint_policy
 
@@ -96,17 +98,6 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
     return value
-
-
-def check_nonnegative(name: str, value, dtype) -> Array:
-    """``value`` as a ``dtype`` array; raises ``ValueError`` if concrete and negative or NaN."""
-    if not isinstance(value, jax.core.Tracer):
-        arr = np.asarray(value, dtype=np.float64)
-        if arr.shape != ():
-            raise ValueError(f"{name}: expected a scalar, got shape {arr.shape}")
-        if not arr >= 0:  # also catches NaN
-            raise ValueError(f"{name}: must be >= 0, got {float(arr)}")
-    return jnp.asarray(value, dtype)
 
 
 def _xlogy(x: Array, y: Array, floor: float) -> Array:
@@ -187,11 +178,7 @@ def policy_entropy(policy: Sequence[Array]) -> Array:
 
 def _logit_entropy(logits: Sequence[Array]) -> Array:
     """:func:`policy_entropy` of ``softmax(logits)``, from ``log_softmax`` (no clipping)."""
-    total = 0.0
-    for x in logits:
-        log_p = jax.nn.log_softmax(x, axis=-1)
-        total = total - jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
-    return total
+    return sum(logit_entropy(x) for x in logits)
 
 
 def _measure(occupancy: Array, policy: Sequence[Array], measure: str) -> Measure:
