@@ -1011,20 +1011,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
                 f"of the {cert.excluded} uncertified experts are left out (next finding)",
             )
         )
-        ratio = cert.nash_gap / cert.gap_tol
-        ratio = ratio[np.isfinite(ratio)]
-        out.append(
-            Finding(
-                "The general-sum Nash experts (qre_homotopy) are certified: their NashGap is at "
-                "most gap_tol (a game whose expert is not is left out of every other claim).",
-                len(cert.seeds),
-                cert.excluded,
-                in_sample=False,
-                margin=float(np.max(ratio)) if ratio.size else math.nan,
-                evidence=True,
-                why="one row per game; margin: the largest NashGap / gap_tol",
-            )
-        )
+        out.append(cert.finding("game"))
     return out
 
 

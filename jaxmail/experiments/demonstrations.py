@@ -646,6 +646,25 @@ class Certification(NamedTuple):
         finding but the certification count."""
         return int(np.sum(~self.certified))
 
+    def finding(self, unit: str) -> Finding:
+        """The count of certified experts as a :class:`Finding`: one row per game, a
+        violation per uncertified expert; margin: the largest NashGap / gap_tol.
+
+        ``unit``: what a game is called in the claim (``"seed"``, ``"game"``).
+        """
+        ratio = self.nash_gap / self.gap_tol
+        ratio = ratio[np.isfinite(ratio)]
+        return Finding(
+            "The general-sum Nash experts (qre_homotopy) are certified: their NashGap is at "
+            f"most gap_tol (a {unit} whose expert is not is left out of every other claim).",
+            len(self.seeds),
+            self.excluded,
+            in_sample=False,
+            margin=float(np.max(ratio)) if ratio.size else math.nan,
+            evidence=True,
+            why=f"one row per {unit}; margin: the largest NashGap / gap_tol",
+        )
+
     def sentence(self) -> str:
         """``"k of m Nash experts certified (NashGap <= gap_tol, largest ...); j excluded"``."""
         m = len(self.seeds)
@@ -657,10 +676,10 @@ class Certification(NamedTuple):
         )
         if not self.excluded:
             return text + "; none is excluded"
-        plural = "" if self.excluded == 1 else "s"
+        which = "one and its" if self.excluded == 1 else "ones and their"
         return (
-            f"{text}; the {self.excluded} uncertified one{plural} and their rows are excluded "
-            "from every table, figure and finding but this count"
+            f"{text}; the {self.excluded} uncertified {which} rows are excluded from every "
+            "table, figure and finding but this count"
         )
 
 
@@ -933,20 +952,7 @@ def findings(config: DemonstrationsConfig, table: Table) -> list[Finding]:
             )
         )
     if len(cert.seeds):
-        ratio = cert.nash_gap / cert.gap_tol
-        ratio = ratio[np.isfinite(ratio)]
-        out.append(
-            Finding(
-                "The general-sum Nash experts (qre_homotopy) are certified: their NashGap is at "
-                "most gap_tol (a seed whose expert is not is left out of every other claim).",
-                len(cert.seeds),
-                cert.excluded,
-                in_sample=False,
-                margin=float(np.max(ratio)) if ratio.size else math.nan,
-                evidence=True,
-                why="one row per seed; margin: the largest NashGap / gap_tol",
-            )
-        )
+        out.append(cert.finding("seed"))
     return out
 
 
@@ -966,7 +972,8 @@ def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
         lines += [
             "General-sum Nash family: " + cert.sentence() + ". An exact equilibrium is not "
             "assumed: the expert's NashGap is its computed certificate (column "
-            "`expert_nash_gap`, at most `expert_gap_tol` on every kept row).",
+            "`expert_nash_gap`; the homotopy certified it at most `expert_gap_tol` on every "
+            "kept row).",
             "",
         ]
     lines += ["## By family", ""]
