@@ -476,3 +476,14 @@ def test_uncertified_nash_expert_is_excluded_and_counted(quick_run):
     summary = continuity.summarize(config, broken, "")
     assert "0 of 3 Nash experts certified" in summary and "the 3 uncertified ones" in summary
     assert "| general_nash |" not in summary  # no table row
+
+
+def test_findings_without_lemma2_or_dominant_rows(quick_run):
+    # A run of some families only (--set families=general_nash,zero_sum): the Lemma 2 and
+    # dominance brackets have no row and are untested (an empty row set once crashed here).
+    config, table, _, _ = quick_run
+    keep = np.isin(table["family"], ["general_nash", "zero_sum"])
+    subset = {k: v[keep] for k, v in table.items()}
+    found = continuity.findings(config.replace(families=("general_nash", "zero_sum")), subset)
+    assert [found[5].status, found[6].status] == ["untested", "untested"]
+    assert found[8].checked == 3  # the Nash experts are still counted

@@ -980,7 +980,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
             "trivial upper bound 2 at every budget eps >= the hand-made learner's eps_BC",
             ours,
             np.full(ours.shape, LEMMA2_DELTA),
-            COMPARE_TOL,
+            np.full(ours.shape, COMPARE_TOL),  # shaped: no row when Lemma 2 did not run
         )
     )
     dom = results.select(per_player, family="dominant")
@@ -992,7 +992,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
             "every delta estimate is 0",
             values,
             np.zeros(values.shape),
-            COMPARE_TOL,
+            np.full(values.shape, COMPARE_TOL),
         )
     )
     if len(cert.seeds):
