@@ -113,7 +113,7 @@ from jaxmail.experiments.base import Config, Experiment, Setting, Table, registe
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol
+from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol, default_tol
 
 FAMILIES = ("general_sum", "general_sum_nash", "zero_sum", "dominant", "tag")
 LEARNERS = ("bc", "bc_gradient", "measure_matching", "ma_gail")
@@ -361,6 +361,17 @@ def nash_expert(game, gap_tol, end_temperature):
     polish); ``certified`` is its status ``CONVERGED``, which means exactly "the certificate
     :func:`jaxmail.nash_gap` of the returned policy is at most ``gap_tol``".
 
+    The corrector tolerance is the larger of the solver's default
+    (:func:`jaxmail.homotopy.default_tol`, ``sqrt(eps)``) and ten times the rounding floor of
+    the residual ``y - log_softmax(lambda Q)`` at the path's end, ``eps lambda_end max|Q| =
+    eps / (end_temperature (1 - gamma))`` (temperature in units of ``max|R|``, ``|Q| <=
+    max|R| / (1 - gamma)``): 1.2e-2 in float32 at ``gamma = 0.9`` (its default ``sqrt(eps)
+    = 3.5e-4`` lies below the floor 1.2e-3 there, and the path is lost before the last
+    checkpoints), the default 1.5e-8 in float64. It changes only how the path is followed:
+    the certificate is computed apart and judges the result. Measured in float32 at
+    ``gamma = 0.9`` (64 games, ``n = 2``, ``A = 2``, ``S = 8`` with two successors per row):
+    53 certified instead of 40.
+
     Args:
       game: one game.
       gap_tol: ``[]``; NaN for the solver's default :func:`jaxmail.homotopy.default_gap_tol`.
@@ -376,7 +387,11 @@ def nash_expert(game, gap_tol, end_temperature):
         jnp.isnan(end_temperature), default_end_temperature(game.dtype), end_temperature
     )
     scale = jnp.maximum(jnp.max(jnp.abs(game.reward)), jnp.finfo(game.dtype).tiny)
-    out = jm.equilibria.qre_homotopy(game, gap_tol=gap_tol, end_temperature=relative * scale)
+    floor = jnp.finfo(game.dtype).eps / (relative * (1.0 - game.discount))
+    tol = jnp.maximum(default_tol(game.dtype), 10.0 * floor)
+    out = jm.equilibria.qre_homotopy(
+        game, gap_tol=gap_tol, end_temperature=relative * scale, tol=tol
+    )
     return out.policy, out.status == CONVERGED, gap_tol
 
 
