@@ -16,9 +16,9 @@ Families (one setting each):
   (the certificate :func:`jaxmail.nash_gap` of its policy is at most ``gap_tol``, column
   ``expert_gap_tol``). The rows of the other seeds are left out of every table, figure and
   finding, and counted (:func:`certification`, :func:`certified_rows`). Measured in float32
-  (gamma = 0.9, 64 games, ``n = 2``, ``A = 2``): 53 of 64 certified at S = 4, 49 at S = 5,
-  40 at S = 8 (the others lose the path or end with NashGap 2e-3 .. 6e-2 > gap_tol = 1.2e-3);
-  its compilation adds 18-19 s of CPU to a program, its solve ~0.02 s per game.
+  (gamma = 0.9, 64 games, ``n = 2``, ``A = 2``): 63 of 64 certified at S = 5, 53 at S = 8
+  (the others lose the path or end with NashGap above gap_tol = 1.2e-3); its compilation
+  adds about 18 s of CPU to a program, its solve ~0.02 s per game.
 * ``"zero_sum"``: a random two-player zero-sum game (:func:`jaxmail.games.zero_sum_game`);
   expert: the same logit QRE solver at the same ``tau``. Measured on 32 such games (S = 5,
   A = 2, gamma = 0.9, tau = 0.2, float32): it converges on every one, as does
@@ -43,7 +43,7 @@ program, and the homotopy is compiled into it only; Tag is a second (third) prog
 expert's solve. Every learner and every dataset size of a family is in its program. The Nash
 family costs about 23 s of CPU (2 cores), mostly the homotopy's compilation: measured,
 ``jaxmail run demonstrations --quick`` 32 -> 55 s, and the default zero-sum program alone
-30 -> 53 s with the Nash family (23 of its 32 default experts certified in float32).
+30 -> 53 s with the Nash family.
 
 Per seed (one ``jax.vmap`` lane of :func:`jaxmail.experiments.sharding.map_seeds`):
 
