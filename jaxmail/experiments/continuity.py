@@ -95,10 +95,10 @@ expert the paper has in mind, in general-sum games: a finding of their own, held
 on certified experts only, with the expert's certified NashGap added to the rounding allowance,
 and a finding that counts the certified experts. Measured in float32 (gamma = 0.9, S = 8,
 branching 2): :func:`~jaxmail.experiments.demonstrations.nash_expert` certified 53 of 64
-games; the family costs about 23 s of CPU (2 cores), mostly the homotopy's compilation
-into the two-player program (``jaxmail run continuity --quick`` 53 -> 76 s; the default
-two-player zero-sum and dominant settings 50 -> 73 s with it), its solve about 0.04 s per
-game.
+games; the family costs about 15-20 s of CPU (2 cores, busy), mostly the homotopy's
+compilation into the two-player program (``jaxmail run continuity --quick`` 53 -> 71 s; the
+default two-player zero-sum and dominant settings 50 -> 66 s with it, 15 of its 16 experts
+certified), its solve about 0.04 s per game.
 """
 
 from __future__ import annotations

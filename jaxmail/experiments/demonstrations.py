@@ -41,9 +41,9 @@ program, with the family a traced index into ``lax.switch`` over the generators 
 solvers (:func:`program_families`): by default the Nash family (``n = 2``) joins the zero-sum
 program, and the homotopy is compiled into it only; Tag is a second (third) program, plus its
 expert's solve. Every learner and every dataset size of a family is in its program. The Nash
-family costs about 23 s of CPU (2 cores), mostly the homotopy's compilation: measured,
-``jaxmail run demonstrations --quick`` 32 -> 55 s, and the default zero-sum program alone
-30 -> 53 s with the Nash family.
+family costs about 15-20 s of CPU (2 cores, busy), mostly the homotopy's compilation:
+measured, ``jaxmail run demonstrations --quick`` 32 -> 46 s, and the default zero-sum
+program alone 30 -> 48 s with the Nash family (31 of its 32 experts certified).
 
 Per seed (one ``jax.vmap`` lane of :func:`jaxmail.experiments.sharding.map_seeds`):
 
