@@ -187,6 +187,16 @@ def lemma4_bound(
     there); ``c = 2n - 1`` (``"proof"``, default) or ``2n`` (``"statement"``). Arguments
     broadcast.
 
+    The paper states the lemma for a Nash expert; the proof (the simulation lemma under
+    ``d^E``, once for ``V_i^{b_i, pi_-i} - V_i^E`` and once for ``V_i^E - V_i^pi``) uses no
+    equilibrium property, so the bound holds for any expert once ``delta`` contains the
+    expert's own best-response shift (``delta(0)``: positive for a QRE, and for a mixed Nash
+    equilibrium, whose support actions are all best responses). For an exact Nash expert of a
+    general-sum game (:func:`jaxmail.equilibria.qre_homotopy`) nothing here assumes its NashGap
+    is 0: the experiments count only experts whose certificate ``NashGap <= gap_tol`` holds,
+    add the certified gap to the rounding allowance, and count the uncertified ones apart
+    (``continuity``, ``demonstrations``; docs/theory.md §3 item 6).
+
     Returns:
       The bound, the broadcast shape of the arguments.
     """

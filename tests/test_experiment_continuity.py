@@ -37,6 +37,7 @@ COLUMNS = [
     "dominance_margin",
     "set_tol",
     "reward_bound",
+    "expert_gap_tol",
     "noise_level",
     "bc_entropy",
     "bc_l2",
@@ -71,26 +72,31 @@ def _lemma2_constants(config):
 def test_files_columns_and_rows(quick_run):
     config, table, out, info = quick_run
     assert list(table) == COLUMNS
-    # Settings: general (n = 2, tau = 0.3), zero_sum (tau = 0.3), dominant and lemma2 (tau = 0).
+    # Settings: general (n = 2, tau = 0.3), general_nash (n = 2, the homotopy's Nash expert,
+    # tau = 0), zero_sum (tau = 0.3), dominant and lemma2 (tau = 0).
     assert [tuple(s.values()) for s in continuity.settings(config)] == [
         ("general", 2, 0.3),
+        ("general_nash", 2, 0.0),
         ("zero_sum", 2, 0.3),
         ("dominant", 2, 0.0),
         ("lemma2", 2, 0.0),
     ]
     # Per seed: n E = 2 * 5 delta rows, K = 4 perturbed, L = 2 learned; Lemma 2 adds its
-    # hand-made learner. 3 seeds: 3 * (3 * 16 + 17) = 195 rows.
+    # hand-made learner. 3 seeds: 3 * (4 * 16 + 17) = 243 rows.
     assert continuity.rows_per_seed(config, "general", 2) == 2 * 5 + 4 + 2 == 16
     assert continuity.rows_per_seed(config, "lemma2", 2) == 17
-    assert len(table["seed"]) == info["rows"] == 3 * (3 * 16 + 17) == 195
+    assert len(table["seed"]) == info["rows"] == 3 * (4 * 16 + 17) == 243
     kinds, counts = np.unique(table["kind"], return_counts=True)
     assert dict(zip(kinds, counts)) == {
-        "delta": 4 * 3 * 10,
-        "perturbed": 4 * 3 * 4,
-        "learned": 4 * 3 * 2,
+        "delta": 5 * 3 * 10,
+        "perturbed": 5 * 3 * 4,
+        "learned": 5 * 3 * 2,
         "hand_made": 3,
     }
-    assert bool(np.all(table["converged"])) and bool(np.all(table["expert_converged"]))
+    assert bool(np.all(table["converged"]))
+    # The QRE and exact experts converge; the Nash family's flag is the homotopy's certificate.
+    exact = table["family"] != "general_nash"
+    assert bool(np.all(table["expert_converged"][exact]))
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# continuity")
     for phrase in ("Lemma 2", "Dominant-strategy", "Lemma 4 (safe form", "## Delta estimates"):
@@ -108,7 +114,7 @@ def test_quick_config_shares_one_program():
     # Lemma 2 at (eps, gamma) = (0.05, 0.5): k = ceil(log(0.025 * 0.5) / log 0.5) = ceil(6.32)
     # = 7, so its game has k + 2 = 9 states, the quick random families' S: one program.
     assert continuity.lemma2_num_states(config) == 9 == config.num_states
-    shared = ("general", "zero_sum", "dominant", "lemma2")
+    shared = ("general", "general_nash", "zero_sum", "dominant", "lemma2")
     for family in shared:
         assert continuity.program_families(config, family, 2) == shared
     # The defaults: the paper's gamma = 0.9, k = ceil(log(0.025 * 0.1) / log 0.9) = ceil(56.87)
@@ -118,10 +124,16 @@ def test_quick_config_shares_one_program():
     assert continuity.program_families(default, "lemma2", 2) == ("lemma2",)
     assert continuity.program_families(default, "zero_sum", 2) == (
         "general",
+        "general_nash",
         "zero_sum",
         "dominant",
     )
+    # nash_players = (2,): the homotopy is compiled into the two-player program only.
     assert continuity.program_families(default, "general", 3) == ("general",)
+    assert continuity.program_families(default.replace(nash_players=(3,)), "general", 3) == (
+        "general",
+        "general_nash",
+    )
 
 
 def test_lemma2_delta_is_two_at_the_learners_bc_error(quick_run):
@@ -201,7 +213,7 @@ def test_adversarial_and_random_estimates(quick_run):
 def test_max_over_players(quick_run):
     _, table, _, _ = quick_run
     game_level = continuity.max_over_players(table)
-    assert len(game_level["kind"]) == 4 * 3 * 5  # settings x seeds x budgets
+    assert len(game_level["kind"]) == 5 * 3 * 5  # settings x seeds x budgets
     sel = results.select(game_level, family="lemma2", seed=0, eps=0.0)
     # Lemma 2 at eps = 0: max(player 0's 2 gamma = 1, player 1's 2 (1 - 0.5^8) = 1.992).
     assert float(sel["delta"][0]) == pytest.approx(2 * (1 - 0.5**8), abs=TOL)
@@ -322,6 +334,10 @@ def test_config_checks():
         config_type.from_dict({"noise_levels": [1.5]})
     with pytest.raises(ValueError, match="general_players"):
         config_type.from_dict({"general_players": [1]})
+    with pytest.raises(ValueError, match="nash_players: expected ints >= 2"):
+        config_type.from_dict({"nash_players": [1]})
+    with pytest.raises(ValueError, match="nash_gap_tol: expected a number > 0 or null"):
+        config_type.from_dict({"nash_gap_tol": -1e-3})
     assert config_type().discount == 0.9 and config_type.quick().discount == 0.5
     assert continuity.summary_epsilons(config_type.quick()) == [0.002, 0.05, 0.5]
     assert math.isclose(continuity.violation_tolerance(0.5), 2e-4)
@@ -345,13 +361,15 @@ def test_findings_kinds(quick_run):
         (False, True),  # in-sample rows
         (True, False),  # Lemma 2 bracket
         (True, False),  # strictly dominant delta = 0
+        (True, False),  # Lemma 4 held out, certified Nash experts
+        (True, False),  # the count of certified Nash experts
     ]
     classes = continuity.lemma4_row_classes(config, table)
     # Every policy row is the expert, a dominant-strategy row, or held out (live or vacuous).
     assert found[0].checked + found[1].checked == int(classes["held_out"].sum())
     assert found[0].checked > 0 and found[2].checked == 0
-    # Policy rows that are the expert: the 4 families x 3 seeds, at noise level 0.
-    assert int(classes["expert"].sum()) == 4 * 3
+    # Policy rows that are the expert: the 5 families x 3 seeds, at noise level 0.
+    assert int(classes["expert"].sum()) == 5 * 3
 
 
 def test_lemma4_finding_fails_with_a_too_small_delta(quick_run):
@@ -390,3 +408,82 @@ def test_findings_fail_on_violating_rows(quick_run):
     dom = table["family"] == "dominant"
     bad = _break(table, delta=lambda t: np.where(dom, 0.5, t["delta"]))
     assert continuity.findings(config, bad)[6].status == "failed"
+
+
+def test_nash_experts_are_certified_and_lemma4_holds(quick_run):
+    config, table, _, _ = quick_run
+    nash = results.select(table, family="general_nash")
+    # The solver's default tolerance (jaxmail.homotopy.default_gap_tol) in float32 at gamma =
+    # 0.5: 1000 eps max(1, r_max) / (1 - gamma), eps = 2^-23, r_max <= 1 (rewards U[-1, 1]):
+    # 1000 * 2^-23 / 0.5 = 2.384e-4. NaN for every other family.
+    np.testing.assert_allclose(nash["expert_gap_tol"], 1000 * 2.0**-23 / 0.5, rtol=1e-6)
+    assert np.all(np.isnan(table["expert_gap_tol"][table["family"] != "general_nash"]))
+    cert = continuity.certification(table, "general_nash")
+    assert cert.seeds.tolist() == [0, 1, 2]
+    # Tiny games (S = 9, branching 2, A = 2, n = 2, gamma = 0.5): most are certified; at least
+    # one here, each within gap_tol (+ float32 rounding of values of size 1/(1-gamma) = 2: 1e-6).
+    assert cert.certified.sum() >= 1
+    assert np.all(cert.nash_gap[cert.certified] <= cert.gap_tol[cert.certified] + 1e-6)
+    found = continuity.findings(config, table)
+    lemma4, count = found[7], found[8]
+    assert lemma4.claim.startswith("Lemma 4 (safe form), held out, for certified general-sum Nash")
+    assert (count.checked, count.violations) == (3, 3 - int(cert.certified.sum()))
+    # Lemma 4's rows: the certified games' non-expert policy rows (K - 1 = 3 perturbed and
+    # L = 2 learned per seed) whose held-out bound is below the ceiling 2/(1-gamma) = 4.
+    classes = continuity.lemma4_row_classes(config, table)
+    pol = classes["rows"]
+    kept = np.isin(pol["seed"], cert.seeds[cert.certified]) & (pol["family"] == "general_nash")
+    assert int(np.sum(classes["nash"] & kept)) == 5 * int(cert.certified.sum())
+    assert lemma4.checked == int(np.sum(classes["nash_live"] & kept))
+    assert lemma4.status in ("held", "untested") and lemma4.violations == 0
+    summary = continuity.summarize(config, table, "")
+    assert f"{int(cert.certified.sum())} of 3 Nash experts certified" in summary
+    assert "certified, not assumed" in summary
+    # The finding can fail: a bound of 0 on every row makes every certified row live, and the
+    # perturbed and learned policies of a Nash expert are not all equilibria (the noise level
+    # 0.5 mixes half uniform noise into the expert), so some NashGap exceeds the allowance
+    # 1e-4/(1-gamma) + the expert's certified NashGap (<= 2.4e-4 + 2e-4).
+    bad = _break(table, lemma4_held_out=lambda t: np.zeros_like(t["lemma4_held_out"]))
+    again = continuity.findings(config, bad)[7]
+    assert again.checked == 5 * int(cert.certified.sum())
+    assert again.status == "failed" and again.violations > 0
+
+
+def test_uncertified_nash_expert_is_excluded_and_counted(quick_run):
+    config, table, _, _ = quick_run
+    # End temperature 1e3 max|R| (an array leaf: the same compiled program): the path stops at
+    # lambda max|R| = 1e-3, where the QRE is within ~1e-3 of the uniform policy, whose NashGap
+    # in these random games is far above gap_tol = 2.4e-4. No expert is certified.
+    setting = {"family": "general_nash", "num_players": 2, "tau": 0.0}
+    seeds = np.arange(config.seeds)
+    stop = config.replace(nash_end_temperature=1e3)
+    columns = continuity.run_chunk(stop, setting, runner.seed_keys(config.base_seed, seeds))
+    assert not np.any(columns["expert_converged"])
+    assert np.all(columns["expert_nash_gap"] > columns["expert_gap_tol"])
+    broken = {k: np.array(v, copy=True) for k, v in table.items()}
+    for row, seed in enumerate(seeds):
+        at = (table["family"] == "general_nash") & (table["seed"] == seed)
+        for name in ("expert_converged", "expert_nash_gap"):
+            broken[name][at] = columns[name][row, 0]
+    found = continuity.findings(config, broken)
+    lemma4, count = found[7], found[8]
+    assert (count.checked, count.violations, count.status) == (3, 3, "failed")
+    assert lemma4.checked == 0 and "3 uncertified experts are left out" in lemma4.why
+    # The other findings never see those rows: the expert rows are the other 4 families'.
+    kept = continuity.certified_rows(broken, "general_nash")
+    classes = continuity.lemma4_row_classes(config, kept)
+    assert int(classes["expert"].sum()) == 4 * 3
+    summary = continuity.summarize(config, broken, "")
+    assert "0 of 3 Nash experts certified" in summary and "the 3 uncertified ones" in summary
+    assert "| general_nash |" not in summary  # no table row
+
+
+def test_findings_without_lemma2_or_dominant_rows(quick_run):
+    # A run of some families only (--set families=general_nash,zero_sum): the Lemma 2 and
+    # dominance brackets have no row and are untested (an empty row set once crashed here).
+    config, table, _, _ = quick_run
+    keep = np.isin(table["family"], ["general_nash", "zero_sum"])
+    subset = {k: v[keep] for k, v in table.items()}
+    found = continuity.findings(config.replace(families=("general_nash", "zero_sum")), subset)
+    assert [found[5].status, found[6].status] == ["untested", "untested"]
+    assert found[8].checked == 3  # the Nash experts are still counted

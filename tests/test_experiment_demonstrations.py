@@ -1,8 +1,10 @@
 """The ``demonstrations`` experiment: NashGap of learned policies against the number of demos.
 
-One quick run through the runner (one compiled program: the quick config's two families,
-general-sum and dominant-strategy, both 2-player, share it), reused by every test; the
-re-run of a chunk hits the same compiled program. Expected numbers are derived beside each.
+One quick run through the runner (one compiled program: the quick config's three families,
+general-sum with a QRE expert, general-sum with the homotopy's Nash expert and
+dominant-strategy, all 2-player, share it), reused by every test; the re-run of a chunk hits
+the same compiled program (a new nash_gap_tol or nash_end_temperature is an array leaf).
+Expected numbers are derived beside each.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ COLUMNS = [
     "nash_gap",
     "expert_nash_gap",
     "reward_bound",
+    "expert_gap_tol",
     "value_gap",
     "converged",
     "expert_converged",
@@ -44,13 +47,13 @@ def test_quick_run_writes_the_files(quick):
     config, out, table = quick
     header, _ = results.read_rows(out / "results.csv")
     assert header == COLUMNS
-    # quick: 2 families x 4 seeds x 4 learners x 3 sizes = 96 rows, one per (seed, learner, N).
+    # quick: 3 families x 4 seeds x 4 learners x 3 sizes = 144 rows, one per (seed, learner, N).
     assert (config.families, config.seeds, config.dataset_sizes) == (
-        ("general_sum", "dominant"),
+        ("general_sum", "general_sum_nash", "dominant"),
         4,
         (1, 8, 64),
     )
-    assert len(table["seed"]) == 2 * 4 * len(demo.LEARNERS) * 3 == 96
+    assert len(table["seed"]) == 3 * 4 * len(demo.LEARNERS) * 3 == 144
     for family in config.families:
         for seed in range(config.seeds):
             for learner in demo.LEARNERS:
@@ -68,7 +71,11 @@ def test_quick_run_writes_the_files(quick):
 
 def test_metrics_are_sane(quick):
     config, _, table = quick
-    assert bool(np.all(table["converged"])) and bool(np.all(table["expert_converged"]))
+    assert bool(np.all(table["converged"]))
+    # The QRE and dominant experts always converge here; the Nash family's flag is the
+    # homotopy's certificate (test_nash_expert_is_certified).
+    exact = table["family"] != "general_sum_nash"
+    assert bool(np.all(table["expert_converged"][exact]))
     # L1 distances lie in [0, 2]; NashGap >= 0 up to float32 rounding of values of size
     # 1/(1-gamma) = 10 (1e-4 / (1 - gamma) = 1e-3).
     tol = demo.violation_tolerance(config.discount)
@@ -173,10 +180,18 @@ def test_families_share_programs_by_shape():
     config = demo.DemonstrationsConfig()  # n = 3 for general-sum and dominant, 2 for zero-sum
     assert demo.program_families(config, "general_sum") == ("general_sum", "dominant")
     assert demo.program_families(config, "dominant") == ("general_sum", "dominant")
-    assert demo.program_families(config, "zero_sum") == ("zero_sum",)
+    # The Nash family has nash_players = 2 players: it joins the zero-sum program (the homotopy
+    # is compiled there only).
+    assert demo.program_families(config, "zero_sum") == ("general_sum_nash", "zero_sum")
+    assert demo.program_families(config, "general_sum_nash") == ("general_sum_nash", "zero_sum")
     assert demo.program_families(config, "tag") == ("tag",)
     two = config.replace(num_players=2)
-    assert demo.program_families(two, "dominant") == ("general_sum", "zero_sum", "dominant")
+    assert demo.program_families(two, "dominant") == (
+        "general_sum",
+        "general_sum_nash",
+        "zero_sum",
+        "dominant",
+    )
     assert demo.family_discount(config, "tag") == 0.8 and demo.family_players(config, "tag") == 2
     assert demo.settings(config) == [{"family": f} for f in demo.FAMILIES]
 
@@ -190,7 +205,75 @@ def test_config_checks():
         demo.DemonstrationsConfig.from_dict({"dataset_sizes": [0, 4]})
     with pytest.raises(ValueError, match="temperature: must be > 0"):
         demo.DemonstrationsConfig.from_dict({"temperature": 0.0})
+    with pytest.raises(ValueError, match="nash_gap_tol: expected a number > 0 or null"):
+        demo.DemonstrationsConfig.from_dict({"nash_gap_tol": 0.0})
+    with pytest.raises(ValueError, match="nash_end_temperature: expected a number > 0"):
+        demo.DemonstrationsConfig.from_dict({"nash_end_temperature": -1.0})
+    with pytest.raises(ValueError, match="nash_players: must be >= 1, got 0"):
+        demo.DemonstrationsConfig.from_dict({"nash_players": 0})
     with pytest.raises(ValueError, match="unknown configuration key"):
         demo.DemonstrationsConfig.from_dict({"family": ["tag"]})
     assert demo.EXPERIMENT.name == "demonstrations"
     assert demo.DemonstrationsConfig().families == demo.FAMILIES
+
+
+# The solver's default certificate tolerance (jaxmail.homotopy.default_gap_tol) in float32 at
+# gamma = 0.9: 1000 eps max(1, r_max) / (1 - gamma) with eps = 2^-23 and r_max <= 1 (rewards
+# U[-1, 1]): 1000 * 2^-23 / 0.1 = 1.192e-3.
+QUICK_GAP_TOL = 1000 * 2.0**-23 / 0.1
+
+
+def test_nash_expert_is_certified(quick):
+    config, _, table = quick
+    nash = results.select(table, family="general_sum_nash")
+    assert len(nash["seed"]) == 4 * len(demo.LEARNERS) * 3  # 48 rows, as every family
+    np.testing.assert_allclose(nash["expert_gap_tol"], QUICK_GAP_TOL, rtol=1e-6)
+    assert np.all(np.isnan(table["expert_gap_tol"][table["family"] != "general_sum_nash"]))
+    cert = demo.certification(table)
+    assert cert.seeds.tolist() == [0, 1, 2, 3]
+    # Tiny games (S = 3, A = 2, n = 2): the homotopy certifies most (measured: 53 of 64 at
+    # S = 4); at least one of the four here, and every certified expert's NashGap, recomputed by
+    # the experiment's metrics, is within gap_tol (+ float32 rounding of values of size
+    # 1/(1-gamma) = 10: 1e-6).
+    assert cert.certified.sum() >= 1
+    assert np.all(cert.nash_gap[cert.certified] <= cert.gap_tol[cert.certified] + 1e-6)
+    # An exact equilibrium, unlike the QRE at tau = 0.2 (NashGap > 1e-3, test_metrics_are_sane).
+    assert np.all(np.abs(cert.nash_gap[cert.certified]) <= 2 * QUICK_GAP_TOL)
+    found = demo.findings(config, table)
+    last = found[-1]
+    assert last.claim.startswith("The general-sum Nash experts (qre_homotopy) are certified")
+    assert (last.checked, last.violations) == (4, 4 - int(cert.certified.sum()))
+    summary = demo.summarize(config, table, "")
+    assert f"{int(cert.certified.sum())} of 4 Nash experts certified" in summary
+
+
+def test_uncertified_nash_expert_is_excluded_and_counted(quick):
+    config, _, table = quick
+    # End temperature 1e3 max|R| (an array leaf: the same compiled program): the path stops at
+    # lambda max|R| = 1e-3, where the QRE is within ~1e-3 of the uniform policy, whose NashGap
+    # in these random games is far above gap_tol = 1.2e-3. No expert is certified.
+    stop = config.replace(nash_end_temperature=1e3)
+    seeds = np.arange(config.seeds)
+    columns = demo.run_chunk(
+        stop, {"family": "general_sum_nash"}, runner.seed_keys(config.base_seed, seeds)
+    )
+    assert not columns["expert_converged"].any()
+    assert np.all(columns["expert_nash_gap"] > columns["expert_gap_tol"])
+    broken = {k: v.copy() for k, v in table.items()}
+    for row, seed in enumerate(seeds):
+        at = (table["family"] == "general_sum_nash") & (table["seed"] == seed)
+        for name in ("expert_converged", "expert_nash_gap"):
+            broken[name][at] = columns[name][row].reshape(-1)[0]
+    found = {f.claim: f for f in demo.findings(config, broken)}
+    cert = found[next(c for c in found if c.startswith("The general-sum Nash experts"))]
+    assert (cert.checked, cert.violations, cert.status) == (4, 4, "failed")
+    assert cert.margin > 1  # the largest NashGap / gap_tol
+    # Excluded from the value-gap claims: only the other two families' 2 x 48 rows remain,
+    # and the claims say why.
+    for claim, f in found.items():
+        if claim.startswith("ValueGap"):
+            assert f.checked == 96 and "4 uncertified Nash experts are left out" in f.why
+    summary = demo.summarize(config, broken, "")
+    assert "0 of 4 Nash experts certified" in summary and "the 4 uncertified ones" in summary
+    assert "| random general-sum, Nash expert |" not in summary  # no table row
+    assert "random general-sum, Nash expert 0%" in summary  # but counted among the solvers
