@@ -64,7 +64,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.linalg import lu_factor, lu_solve
 
-from jaxmail import _linalg
+from jaxmail import _contract, _linalg
 from jaxmail.best_response import NashGap, nash_gap
 from jaxmail.evaluation import q_values
 from jaxmail.game import MarkovGame
@@ -220,6 +220,96 @@ def _residual(game, mask, scale, x):
     log_soft = z - jax.scipy.special.logsumexp(z, axis=-1, keepdims=True)
     return jnp.where(mask, y - log_soft, y).ravel()
 
+
+def _evaluate(game, policy, *, derivative):
+    """``Q [n, S, A]`` (padded with zeros) and, if ``derivative``, ``dQ/dpi [n, S, A, n, S, A]``.
+
+    ``V = M^{-1} r_pi`` with ``M = I - gamma P_pi``; ``W_i(s, a) = R_i(s, a) + gamma P(s, a) V_i``
+    (joint actions); ``Q_i(s, a_i) = E_{a_-i ~ pi_-i} W_i(s, a)``. The policy need not be
+    normalised (the path's ``exp(y)`` is, up to the corrector's tolerance), and the derivative
+    is that of these formulas in every direction:
+
+        dQ_i(s, a) / dpi_j(s', b) = gamma [P_i M^{-1}](s, a; s') G_ij(s', b)
+                                    + [s = s', j != i] K_ij(s, a, b),
+
+    ``P_i(s, a; .) = E_{a_-i} P(s, a, .)`` (player ``i``'s induced transitions),
+    ``G_ij(s, b) = E_{a_-j} W_i(s, (b, a_-j))`` (how ``r_pi + gamma P_pi V_i`` moves with
+    ``pi_j(b|s)``, so ``dV_i = M^{-1} G_ij dpi_j``), ``K_ij(s, a, b) = E_{a_-ij} W_i(s, (a, b,
+    a_-ij))`` (the direct dependence of ``Q_i`` on the others' policies). Cost: one inverse of
+    the ``[S, S]`` matrix ``M`` and ``O(n^2)`` passes over the ``[S, A_1..A_n]`` tensors, against
+    ``n S A`` passes for the same matrix by forward-mode autodiff.
+    """
+    n, s_count = game.num_players, game.num_states
+    a_max = max(game.num_actions)
+    gamma = game.discount
+    reward = jnp.moveaxis(game.reward, 0, -1)  # [S, A.., n]
+    p_pi = _contract.contract_all(game.transition, policy, trailing=1)
+    r_pi = _contract.contract_all(reward, policy, trailing=1)  # [S, n]
+    m = jnp.eye(s_count, dtype=p_pi.dtype) - gamma * p_pi
+    if derivative:
+        minv = jnp.linalg.inv(m)
+        v = minv @ r_pi
+    else:
+        v = jnp.linalg.solve(m, r_pi)
+    w = reward + gamma * jnp.tensordot(game.transition, v, axes=1)  # [S, A.., n]
+    g = _contract.induced_tensors(w, policy, trailing=1)  # j: [S, A_j, n]
+
+    def pad(x, axis):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (0, a_max - x.shape[axis])
+        return jnp.pad(x, widths)
+
+    q = jnp.stack([pad(g[i][..., i], 1) for i in range(n)])
+    if not derivative:
+        return q, None
+    induced = _contract.induced_tensors(game.transition, policy, trailing=1)  # i: [S, A_i, S]
+    players = list(range(n))
+    k = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            others = [p for p in players if p not in (i, j)]
+            kij = _contract.contract(w, policy, players, others, trailing=1)  # [S, A_i, A_j, n]
+            k[i, j] = kij[..., i]
+            k[j, i] = jnp.swapaxes(kij[..., j], 1, 2)
+    eye = jnp.eye(s_count, dtype=w.dtype)
+    rows = []
+    for i in range(n):
+        b = gamma * jnp.einsum("sat,tu->sau", induced[i], minv)  # [S, A_i, S]
+        blocks = []
+        for j in range(n):
+            block = b[:, :, :, None] * g[j][None, None, :, :, i]  # [S, A_i, S, A_j]
+            if j != i:
+                block = block + eye[:, None, :, None] * k[i, j][:, :, None, :]
+            blocks.append(pad(pad(block, 1), 3))
+        rows.append(jnp.stack(blocks, axis=2))  # [S, A, n, S, A]
+    return q, jnp.stack(rows)
+
+
+def _system(game, mask, scale, x, *, derivative=True):
+    """``H(x)`` ``[N]`` and (if ``derivative``) its Jacobian ``[N, N + 1]``; ``x = (y, l)``.
+
+    ``H = y - log_softmax(lambda Q)``, ``lambda = l / scale``; with ``sigma = softmax(lambda Q)``
+    and ``pi = exp(y)``: ``dH/dy = I - lambda (dQ - sigma^T dQ) diag(pi)`` (row by row) and
+    ``dH/dl = -(Q - sigma^T Q) / scale`` on the real actions; ``H = y`` on padded ones.
+    """
+    shape = mask.shape
+    n_y = mask.size
+    y = x[:-1].reshape(shape)
+    lam = x[-1] / scale
+    pi = jnp.where(mask, jnp.exp(jnp.where(mask, y, 0.0)), 0.0)
+    q, dq = _evaluate(game, _unpad(game, pi), derivative=derivative)
+    neg = jnp.finfo(q.dtype).min * 0.5
+    z = jnp.where(mask, lam * q, neg)
+    log_soft = z - jax.scipy.special.logsumexp(z, axis=-1, keepdims=True)
+    h = jnp.where(mask, y - log_soft, y).ravel()
+    if not derivative:
+        return h, None
+    sigma = jnp.where(mask, jnp.exp(log_soft), 0.0)
+    dq_c = dq - jnp.einsum("isa,isajtb->isjtb", sigma, dq)[:, :, None]
+    jy = jnp.where(mask[:, :, :, None, None, None], lam * dq_c * pi, 0.0).reshape(n_y, n_y)
+    jy = jnp.eye(n_y, dtype=x.dtype) - jy
+    jl = jnp.where(mask, q - jnp.sum(sigma * q, axis=-1, keepdims=True), 0.0) / scale
+    return h, jnp.concatenate([jy, -jl.reshape(n_y, 1)], axis=1)
 
 def _linearize(f, x):
     """``(f(x), J(x))`` from ONE primal evaluation (one LU of ``I - gamma P_pi``)."""
@@ -385,7 +475,10 @@ def _qre_homotopy(
     gap_tol = default_gap_tol(game) if gap_tol is None else gap_tol
 
     def residual(x):
-        return _residual(game, mask, scale, x)
+        return _system(game, mask, scale, x, derivative=False)[0]
+
+    def linearize(x):
+        return _system(game, mask, scale, x)
 
     # Start: the uniform policy, corrected by Newton's method at fixed l0 (exact when l0 = 0).
     counts = jnp.asarray(game.num_actions, dtype)[:, None, None]
@@ -393,12 +486,12 @@ def _qre_homotopy(
     x0 = jnp.concatenate([y0, l0[None]])
 
     def newton_start(_, x):
-        h, jac = _linearize(residual, x)
+        h, jac = linearize(x)
         step = jnp.linalg.solve(jac[:, :-1], h)
         return x.at[:-1].add(-step)
 
     x0 = lax.fori_loop(0, 8, newton_start, x0)
-    h_start, jac0 = _linearize(residual, x0)
+    h_start, jac0 = linearize(x0)
     start_ok = jnp.all(jnp.isfinite(x0)) & (_rel_error(h_start, x0) <= tol)
     lu0 = lu_factor(jnp.concatenate([jac0, e_last[None]], axis=0))
     t0 = lu_solve(lu0, e_last)
@@ -418,7 +511,7 @@ def _qre_homotopy(
         x_pred = x + h_eff * t
         # ONE Jacobian per step, at the predicted point: it serves the chord corrector (which
         # then contracts at a rate O(h^2 curvature)) and gives the next tangent.
-        h_pred, jac = _linearize(residual, x_pred)
+        h_pred, jac = linearize(x_pred)
         normal = w2 * t  # the hyperplane normal and the orientation row, in the weighted metric
         lu = lu_factor(jnp.concatenate([jac, normal[None]], axis=0))
         t_new = lu_solve(lu, e_last)
@@ -581,15 +674,26 @@ def _polish(game, policy, mask, threshold, dependency, steps):
     v0 = jnp.sum(p0 * q0, axis=-1)
     shape = mask.shape
 
+    n_p, n_v = mask.size, mask.shape[0] * mask.shape[1]
+    # d(sum_a p_i(a|s)) / dp and d(q - v) / dv: constant.
+    sums = jnp.repeat(jnp.eye(n_v, dtype=p0.dtype), shape[-1], axis=1)  # [n S, n S A]
+
     def equations(u):
-        p = u[: mask.size].reshape(shape)
-        v = u[mask.size :].reshape(shape[:2])
-        q = _q_padded(game, _unpad(game, p))
+        p = u[:n_p].reshape(shape)
+        v = u[n_p:].reshape(shape[:2])
+        q, dq = _evaluate(game, _unpad(game, p), derivative=True)
         eq = jnp.where(support, q - v[..., None], p)
-        return jnp.concatenate([eq.ravel(), (jnp.sum(p, axis=-1) - 1.0).ravel()])
+        f = jnp.concatenate([eq.ravel(), (jnp.sum(p, axis=-1) - 1.0).ravel()])
+        top_left = jnp.where(
+            support.reshape(-1, 1), dq.reshape(n_p, n_p), jnp.eye(n_p, dtype=p.dtype)
+        )
+        top_right = jnp.where(support.reshape(-1, 1), -sums.T, 0.0)
+        bottom = jnp.concatenate([sums, jnp.zeros((n_v, n_v), p.dtype)], axis=1)
+        jac = jnp.concatenate([jnp.concatenate([top_left, top_right], axis=1), bottom], axis=0)
+        return f, jac
 
     def newton(_, u):
-        f, jac = _linearize(equations, u)
+        f, jac = equations(u)
         step = jnp.linalg.solve(jac, f)
         ok = jnp.all(jnp.isfinite(step))
         return jnp.where(ok, u - step, u)
