@@ -16,7 +16,8 @@ to sgamesolver's ``SGame`` (payoffs ``R[:, s]``, transitions ``P[s]``).
   ``1000 eps max|R| / (1 - gamma)``); sgamesolver: its own success flag.
 * ``NashGap <= 1e-8``: fraction with ``jm.nash_gap`` (computed apart, on the returned policy)
   at most 1e-8; ``max NashGap``/``median NashGap`` over the games.
-* ``speed-up``: sgamesolver's per-game time / jaxmail's.
+* ``speed-up (CPU)``: sgamesolver's per-game CPU time / jaxmail's (process CPU time, less
+  sensitive than wall time to other jobs on a shared machine; both run on one BLAS thread).
 
 Usage::
 
@@ -69,18 +70,18 @@ def run_jaxmail(batch):
     t = time.perf_counter()
     compiled = solve.lower(batch).compile()
     compile_s = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = jax.block_until_ready(compiled(batch))
-    run_s = time.perf_counter() - t
+    run_s, cpu_s = time.perf_counter() - t, time.process_time() - c
     gap = jax.jit(jax.vmap(jm.nash_gap))(batch, out.policy).nash_gap
-    return compile_s, run_s, out, np.asarray(gap)
+    return compile_s, run_s, cpu_s, out, np.asarray(gap)
 
 
 def run_sgamesolver(batch, count):
     np.NaN = np.nan  # noqa: NPY201  sgamesolver 1.0.2 still uses np.NaN, removed in NumPy 2
     import sgamesolver as sg
 
-    times, gaps, ok = [], [], []
+    times, cpus, gaps, ok = [], [], [], []
     for k in range(count + 1):
         game = one(batch, k if k else 0)
         r = np.asarray(game.reward)
@@ -91,12 +92,13 @@ def run_sgamesolver(batch, count):
         hom = sg.homotopy.QRE(sgame)
         hom.solver_setup()
         hom.solver.verbose = 0
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = hom.solver.start()
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
         if k == 0:
             continue  # warm-up run of the first game
         times.append(elapsed)
+        cpus.append(cpu)
         ok.append(bool(result["success"]))
         if hom.equilibrium is not None:
             sigma = np.nan_to_num(hom.equilibrium.strategies)
@@ -104,7 +106,7 @@ def run_sgamesolver(batch, count):
             gaps.append(float(jm.nash_gap(game, policy).nash_gap))
         else:
             gaps.append(float("nan"))
-    return times, np.asarray(gaps), ok
+    return times, cpus, np.asarray(gaps), ok
 
 
 def main():
@@ -115,29 +117,32 @@ def main():
     args = parser.parse_args()
 
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, float64, discount {DISCOUNT}")
+    print(f"load average at start: {os.getloadavg()}")
     print()
     print(
-        "| games | solver | games run | compile s | run s | per game s | converged "
-        "| NashGap <= 1e-8 | median NashGap | max NashGap | speed-up |"
+        "| games | solver | games run | compile s | run s (wall) | per game s (wall) "
+        "| per game s (CPU) | converged | NashGap <= 1e-8 | median NashGap | max NashGap "
+        "| speed-up (CPU) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, s, actions in SHAPES:
         batch = games(s, actions, args.batch, args.seed)
-        compile_s, run_s, out, gap = run_jaxmail(batch)
-        per_jm = run_s / args.batch
+        compile_s, run_s, cpu_s, out, gap = run_jaxmail(batch)
+        per_jm, cpu_jm = run_s / args.batch, cpu_s / args.batch
         conv = np.asarray(out.status) == CONVERGED
         row_jm = (
             f"| {name} | jaxmail qre_homotopy (vmap) | {args.batch} | {compile_s:.1f} | "
-            f"{run_s:.2f} | {per_jm:.4f} | {conv.mean():.1%} | {(gap <= 1e-8).mean():.1%} | "
+            f"{run_s:.2f} | {per_jm:.4f} | {cpu_jm:.4f} | {conv.mean():.1%} | "
+            f"{(gap <= 1e-8).mean():.1%} | "
             f"{np.median(gap):.1e} | {gap.max():.1e} |"
         )
         if args.sg_games > 0:
-            times, gaps_sg, ok = run_sgamesolver(batch, args.sg_games)
-            per_sg = statistics.mean(times)
-            print(row_jm + f" {per_sg / per_jm:.1f}x |")
+            times, cpus, gaps_sg, ok = run_sgamesolver(batch, args.sg_games)
+            per_sg, cpu_sg = statistics.mean(times), statistics.mean(cpus)
+            print(row_jm + f" {cpu_sg / cpu_jm:.1f}x |")
             print(
                 f"| {name} | sgamesolver QRE (one at a time) | {len(times)} | - | "
-                f"{sum(times):.2f} | {per_sg:.4f} | {np.mean(ok):.1%} | "
+                f"{sum(times):.2f} | {per_sg:.4f} | {cpu_sg:.4f} | {np.mean(ok):.1%} | "
                 f"{np.mean(gaps_sg <= 1e-8):.1%} | {np.nanmedian(gaps_sg):.1e} | "
                 f"{np.nanmax(gaps_sg):.1e} | 1x |"
             )
@@ -151,6 +156,7 @@ def main():
             "(converged, cap, lost, end reached) -->",
             flush=True,
         )
+    print(f"load average at end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

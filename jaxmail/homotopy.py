@@ -550,28 +550,38 @@ def _qre_homotopy(
         gap = nash_gap(game, _after_tree(qre, dependency))
         if not polish:
             return qre, qre, gap, jnp.asarray(False)
-        support = _support(x, t, mask, threshold)
-        policy, best, polished = qre, gap, jnp.asarray(False)
-        # Kept only when it lowers the certified gap AND stays near the path's point (within
-        # min(0.1, 100 / l) = min(0.1, 100 tau / max|R|) in every entry): a QRE at tau is
-        # O(tau) from the limit of its branch, so this keeps the polish on the equilibrium the
-        # path is heading to rather than another one Newton's method happens to reach from there.
         radius = jnp.minimum(_POLISH_RADIUS, 100.0 / jnp.maximum(x[-1], 1e-30))
-        for candidate in _polish(
-            game, qre, support, mask, scale, gap.nash_gap, polish_steps, _POLISH_ROUNDS
-        ):
-            gap_p = nash_gap(game, _after_tree(candidate, best.nash_gap))
+
+        def one_round(_, carry):
+            # Kept only when it lowers the certified gap AND stays near the path's point
+            # (within min(0.1, 100 / l) = min(0.1, 100 tau / max|R|) in every entry): a QRE at
+            # tau is O(tau) from the limit of its branch, so this keeps the polish on the
+            # equilibrium the path is heading to rather than another one Newton's method
+            # happens to reach from there.
+            p, support, policy, best, polished = carry
+            p, support = _polish_round(game, p, support, mask, scale, polish_steps)
+            candidate = _unpad(game, p)
+            gap_p = nash_gap(game, candidate)
             moved = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(candidate, qre)]))
             better = (
                 jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < best.nash_gap) & (moved <= radius)
             )
-            policy = _pick(better, candidate, policy)
-            best = _pick(better, gap_p, best)
-            polished = polished | better
+            p = _linalg.after(p, gap_p.nash_gap)  # the next round's solves wait for this one's
+            return (
+                p,
+                support,
+                _pick(better, candidate, policy),
+                _pick(better, gap_p, best),
+                polished | better,
+            )
+
+        p0 = _pad(game, _after_tree(qre, gap.nash_gap), mask.shape[-1])
+        carry = (p0, _support(x, t, mask, threshold), qre, gap, jnp.asarray(False))
+        _, _, policy, best, polished = lax.fori_loop(0, _POLISH_ROUNDS, one_round, carry)
         return qre, policy, best, polished
 
     def round_cond(r):
-        return r["path"]["status"] == _RUNNING
+        return (r["round"] == 0) | (r["path"]["status"] == _RUNNING)
 
     def round_body(r):
         path = dict(r["path"], target=jnp.minimum(r["checkpoint"], l_end))
@@ -586,12 +596,13 @@ def _qre_homotopy(
         ).astype(jnp.int32)
         return dict(
             path=dict(path, status=status),
-            checkpoint=r["checkpoint"] * _CHECKPOINT_RATIO,
+            checkpoint=jnp.maximum(r["checkpoint"] * _CHECKPOINT_RATIO, _FIRST_CHECKPOINT),
             qre=qre,
             policy=_pick(better, policy, r["policy"]),
             gap=_pick(better, gap, r["gap"]),
             polished=jnp.where(better, polished, r["polished"]),
             temperature=_temperature(scale, x[-1]),
+            round=r["round"] + 1,
         )
 
     path0 = dict(
@@ -604,16 +615,23 @@ def _qre_homotopy(
         status=jnp.where(start_ok, _RUNNING, PATH_LOST).astype(jnp.int32),
         target=l_end,
     )
-    qre0, policy0, gap0, polished0 = certify(x0, t0, t0)
-    status0 = jnp.where(gap0.nash_gap <= gap_tol, CONVERGED, path0["status"])
+    # The first round (always run) certifies the start: its target l0 needs no step. The
+    # placeholders below lose every comparison with a real certificate (finite, so that
+    # _linalg.after can chain on them).
+    qre0 = _normalised(game, x0[:-1].reshape(mask.shape), mask)
+    gap0 = jax.tree_util.tree_map(
+        lambda s: jnp.full(s.shape, jnp.finfo(s.dtype).max if s.dtype == dtype else 0, s.dtype),
+        jax.eval_shape(nash_gap, game, qre0),
+    )
     rounds = dict(
-        path=dict(path0, status=status0.astype(jnp.int32)),
-        checkpoint=jnp.maximum(l0, _FIRST_CHECKPOINT) * 1.0,
+        path=path0,
+        checkpoint=l0,
         qre=qre0,
-        policy=policy0,
+        policy=qre0,
         gap=gap0,
-        polished=polished0,
+        polished=jnp.asarray(False),
         temperature=_temperature(scale, x0[-1]),
+        round=jnp.asarray(0, jnp.int32),
     )
     r = lax.while_loop(round_cond, round_body, rounds)
     p = r["path"]
@@ -671,24 +689,27 @@ def _normalised(game, z, mask):
     return _unpad(game, p)
 
 
-def _polish(game, policy, support, mask, scale, dependency, steps, rounds):
-    """Newton's method on the Nash conditions restricted to a support, with support repair.
+def _polish_round(game, p0, support, mask, scale, steps):
+    """One round of Newton's method on the Nash conditions restricted to a support.
 
-    Unknowns ``u = (p [n, S, A], v [n, S])``; equations ``Q_i^p(s, a) - v_i(s) = 0`` on the
-    support, ``p = 0`` off it, ``sum_a p_i(a|s) - 1 = 0``. After each round of ``steps``
-    Newton steps the support is repaired (an action with ``p < 0`` leaves it, an action off it
-    with ``Q_i^p(s, a) > v_i(s)`` joins it) and the next round starts from the clipped,
-    renormalised point. Returns the ``rounds`` candidates (clipped, renormalised ``p``, each
-    ``n`` arrays ``[S, A_i]``), for the certificate to judge.
+    Unknowns ``u = (p [n, S, A], v [n, S])``, from ``p0 [n, S, A]`` (padded) and
+    ``v = sum_a p0 Q^{p0}``; equations ``Q_i^p(s, a) - v_i(s) = 0`` on the support, ``p = 0``
+    off it, ``sum_a p_i(a|s) - 1 = 0``; ``steps`` Newton steps with the closed-form Jacobian.
+
+    Returns:
+      ``(p, support')``: the result clipped to ``p >= 0`` on the support and renormalised
+      (``[n, S, A]``), and the support repaired by one pivot: the worst violation changes
+      sides (a negative probability leaves, or an action off the support with
+      ``Q_i^p(s, a) > v_i(s)`` joins; several at once overshoot). Where Newton's method broke
+      down (non-finite), ``(p0, support)``.
     """
-    p0 = _pad(game, _after_tree(policy, dependency), mask.shape[-1])
     shape = mask.shape
-    n_p, n_v = mask.size, mask.shape[0] * mask.shape[1]
+    n_p, n_v = mask.size, shape[0] * shape[1]
     # d(sum_a p_i(a|s)) / dp and d(q - v) / dv: constant.
     sums = jnp.repeat(jnp.eye(n_v, dtype=p0.dtype), shape[-1], axis=1)  # [n S, n S A]
     bottom = jnp.concatenate([sums, jnp.zeros((n_v, n_v), p0.dtype)], axis=1)
 
-    def equations(u, support):
+    def newton(_, u):
         p = u[:n_p].reshape(shape)
         v = u[n_p:].reshape(shape[:2])
         q, dq = _evaluate(game, _unpad(game, p), derivative=True)
@@ -699,38 +720,21 @@ def _polish(game, policy, support, mask, scale, dependency, steps, rounds):
         )
         top_right = jnp.where(support.reshape(-1, 1), -sums.T, 0.0)
         jac = jnp.concatenate([jnp.concatenate([top_left, top_right], axis=1), bottom], axis=0)
-        return f, jac
+        step = jnp.linalg.solve(jac, f)
+        return jnp.where(jnp.all(jnp.isfinite(step)), u - step, u)
 
-    def clean(p, support, fallback):
-        p = jnp.clip(p, 0.0, None) * support
-        total = jnp.sum(p, axis=-1, keepdims=True)
-        return jnp.where(total > 0, p / jnp.where(total > 0, total, 1.0), fallback)
-
-    candidates = []
-    p, support = p0, support
-    for _ in range(rounds):
-        q, _ = _evaluate(game, _unpad(game, p), derivative=False)
-        u0 = jnp.concatenate([p.ravel(), jnp.sum(p * q, axis=-1).ravel()])
-
-        def newton(_, u, support=support):
-            f, jac = equations(u, support)
-            step = jnp.linalg.solve(jac, f)
-            ok = jnp.all(jnp.isfinite(step))
-            return jnp.where(ok, u - step, u)
-
-        u = lax.fori_loop(0, steps, newton, u0)
-        raw = u[:n_p].reshape(shape)
-        v = u[n_p:].reshape(shape[:2])
-        finite = jnp.all(jnp.isfinite(u))
-        q, _ = _evaluate(game, _unpad(game, jnp.where(finite, raw, p)), derivative=False)
-        # One pivot: the worst violation, a negative probability on the support or a better
-        # action off it, changes sides (several at once overshoot).
-        violation = jnp.where(support, -raw, (q - v[..., None]) / scale)
-        violation = jnp.where(mask, violation, -jnp.inf).ravel()
-        worst = jnp.argmax(violation)
-        flip = (jnp.arange(n_p) == worst) & (violation[worst] > 0)
-        repaired = support ^ flip.reshape(shape)
-        p = clean(jnp.where(finite, raw, p), support, p)
-        candidates.append(_unpad(game, p))
-        support = jnp.where(finite, repaired, support)
-    return candidates
+    q0, _ = _evaluate(game, _unpad(game, p0), derivative=False)
+    u = lax.fori_loop(0, steps, newton, jnp.concatenate([p0.ravel(), jnp.sum(p0 * q0, -1).ravel()]))
+    raw = u[:n_p].reshape(shape)
+    v = u[n_p:].reshape(shape[:2])
+    finite = jnp.all(jnp.isfinite(u))
+    raw = jnp.where(finite, raw, p0)
+    q, _ = _evaluate(game, _unpad(game, raw), derivative=False)
+    violation = jnp.where(support, -raw, (q - v[..., None]) / scale)
+    violation = jnp.where(mask, violation, -jnp.inf).ravel()
+    worst = jnp.argmax(violation)
+    flip = (jnp.arange(n_p) == worst) & (violation[worst] > 0) & finite
+    p = jnp.clip(raw, 0.0, None) * support
+    total = jnp.sum(p, axis=-1, keepdims=True)
+    p = jnp.where(total > 0, p / jnp.where(total > 0, total, 1.0), p0)
+    return p, support ^ flip.reshape(shape)
