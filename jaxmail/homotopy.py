@@ -28,12 +28,15 @@ continuation of ``x = (y, l)``:
   keeps the orientation, so the curve is followed through turning points (where the tangent's
   ``l``-component changes sign; they are counted);
 * predictor ``x + h t``; corrector: chord-Newton steps with the same augmented matrix on the
-  hyperplane ``t_prev . (x - x_pred) = 0``, which must end with a relative residual
-  ``max_k |H_k| / max(1, |y_k|) <= tol`` and move the point by at most ``h / 2`` (a longer
-  correction may have landed on another branch);
+  hyperplane ``t_prev . (x - x_pred) = 0``, taken while the relative residual
+  ``max_k |H_k| / max(1, |y_k|)`` exceeds ``tol / 100`` (below, steps would only move the point
+  by amplified rounding noise); it must end at most ``tol`` and move the point by at most
+  ``h / 2`` (a longer correction may have landed on another branch);
 * step control: a step is accepted when the corrector converged, stayed near the prediction
   and the new tangent turns by less than ~25 degrees; then ``h`` grows (x2 when the corrector
-  needed at most 3 chord steps above the tolerance, x1.25 for at most 5), else ``h`` halves.
+  needed at most 5 chord steps, x1.25 for at most 7), else ``h`` halves and the tangent is
+  replaced by the one computed at the failed prediction (the kept tangent was computed at the
+  previous prediction, not at ``x``; at a sharp turn it would fail the angle test for ever).
   The arclength is measured with the weights ``max(pi, 1e-6)`` on ``y`` (and 1 on ``l``): an
   action far off the support has ``y ~ -lambda * gap``, exactly linear in ``lambda`` and
   harmless, and would otherwise dominate the Euclidean length and throttle the steps.
@@ -91,8 +94,8 @@ _RUNNING = -1
 
 _COS_TURN = 0.9  # smallest accepted cosine between successive tangents (about 25 degrees)
 _TIGHTEN = 0.01  # the corrector iterates down to _TIGHTEN * tol (accepts at tol)
-_FAST_STEPS = 4  # chord steps (above _TIGHTEN * tol) under which the step doubles ...
-_SLOW_STEPS = 6  # ... grows by _GROW (else it stays)
+_FAST_STEPS = 5  # chord steps (above _TIGHTEN * tol) under which the step doubles ...
+_SLOW_STEPS = 7  # ... grows by _GROW (else it stays)
 _GROW = 1.25
 _OVERSHOOT = 1.5  # a round's last step aims at l_k + 0.5 (l_k - l), so it ends past l_k
 _FIRST_CHECKPOINT = 10.0  # l of the first certificate (tau = max|R| / 10) ...
@@ -323,7 +326,7 @@ def qre_homotopy(
     start_temperature: float | Array = float("inf"),
     end_temperature: float | Array | None = None,
     tol: float | Array | None = None,
-    max_steps: int = 1000,
+    max_steps: int = 2000,
     corrector_steps: int = 10,
     initial_step: float | Array = 0.1,
     min_step: float | Array | None = None,
