@@ -326,7 +326,7 @@ def qre_homotopy(
     start_temperature: float | Array = float("inf"),
     end_temperature: float | Array | None = None,
     tol: float | Array | None = None,
-    max_steps: int = 2000,
+    max_steps: int = 1000,
     corrector_steps: int = 10,
     initial_step: float | Array = 0.1,
     min_step: float | Array | None = None,
