@@ -28,15 +28,12 @@ continuation of ``x = (y, l)``:
   keeps the orientation, so the curve is followed through turning points (where the tangent's
   ``l``-component changes sign; they are counted);
 * predictor ``x + h t``; corrector: chord-Newton steps with the same augmented matrix on the
-  hyperplane ``t_prev . (x - x_pred) = 0``, taken while the relative residual
-  ``max_k |H_k| / max(1, |y_k|)`` exceeds ``tol / 100`` (below, steps would only move the point
-  by amplified rounding noise); it must end at most ``tol`` and move the point by at most
-  ``h / 2`` (a longer correction may have landed on another branch);
+  hyperplane ``t_prev . (x - x_pred) = 0``, which must end with a relative residual
+  ``max_k |H_k| / max(1, |y_k|) <= tol`` and move the point by at most ``h / 2`` (a longer
+  correction may have landed on another branch);
 * step control: a step is accepted when the corrector converged, stayed near the prediction
   and the new tangent turns by less than ~25 degrees; then ``h`` grows (x2 when the corrector
-  needed at most 5 chord steps, x1.25 for at most 7), else ``h`` halves and the tangent is
-  replaced by the one computed at the failed prediction (the kept tangent was computed at the
-  previous prediction, not at ``x``; at a sharp turn it would fail the angle test for ever).
+  needed at most 3 chord steps above the tolerance, x1.25 for at most 5), else ``h`` halves.
   The arclength is measured with the weights ``max(pi, 1e-6)`` on ``y`` (and 1 on ``l``): an
   action far off the support has ``y ~ -lambda * gap``, exactly linear in ``lambda`` and
   harmless, and would otherwise dominate the Euclidean length and throttle the steps.
@@ -93,9 +90,8 @@ STATUS = ("converged", "cap reached", "path lost", "end temperature reached")  #
 _RUNNING = -1
 
 _COS_TURN = 0.9  # smallest accepted cosine between successive tangents (about 25 degrees)
-_TIGHTEN = 0.01  # the corrector iterates down to _TIGHTEN * tol (accepts at tol)
-_FAST_STEPS = 5  # chord steps (above _TIGHTEN * tol) under which the step doubles ...
-_SLOW_STEPS = 7  # ... grows by _GROW (else it stays)
+_FAST_STEPS = 3  # chord steps above the tolerance under which the step doubles ...
+_SLOW_STEPS = 5  # ... grows by _GROW (else it stays)
 _GROW = 1.25
 _OVERSHOOT = 1.5  # a round's last step aims at l_k + 0.5 (l_k - l), so it ends past l_k
 _FIRST_CHECKPOINT = 10.0  # l of the first certificate (tau = max|R| / 10) ...
@@ -327,7 +323,7 @@ def qre_homotopy(
     end_temperature: float | Array | None = None,
     tol: float | Array | None = None,
     max_steps: int = 1000,
-    corrector_steps: int = 10,
+    corrector_steps: int = 8,
     initial_step: float | Array = 0.1,
     min_step: float | Array | None = None,
     polish: bool = True,
@@ -507,14 +503,11 @@ def _qre_homotopy(
         def chord(j, cc):
             xc, hx, used = cc
             r = jnp.concatenate([hx, (normal @ (xc - x_pred))[None]])
-            # Steps only while the residual is above _TIGHTEN * tol: below, they would only
-            # move the point by rounding noise, which the condition number (~ lambda max|Q|,
-            # more near a singular point) amplifies. Accepted points end well inside the
-            # tolerance, so that the next step does not start at its edge (where a path near
-            # a turning point was seen to stall).
-            active = _rel_error(hx, xc) > _TIGHTEN * tol
-            xn = jnp.where(active, xc - lu_solve(lu, r), xc)
-            return xn, jnp.where(active, residual(xn), hx), used + active.astype(jnp.int32)
+            xn = xc - lu_solve(lu, r)
+            # Steps taken while the residual was above the tolerance (later ones only polish
+            # rounding noise, which the condition number ~ lambda max|Q| amplifies).
+            used = used + (_rel_error(hx, xc) > tol).astype(jnp.int32)
+            return xn, residual(xn), used
 
         xc, hc, used = lax.fori_loop(
             0, corrector_steps, chord, (x_pred, h_pred, jnp.asarray(0, jnp.int32))
@@ -532,13 +525,8 @@ def _qre_homotopy(
         grow = jnp.where(used <= _FAST_STEPS, 2.0, jnp.where(used <= _SLOW_STEPS, _GROW, 1.0))
         h_next = jnp.where(ok, h_eff * grow, 0.5 * h_eff)
         x_next = jnp.where(ok, xc, x)
-        # The tangent comes from the Jacobian at the prediction, so the one kept at x is that
-        # of the previous prediction; after a failed step the new one (at x + h t / 2 next
-        # time, closer to x) replaces it when it points the same way, else a sharp turn would
-        # keep failing the angle test however small the step (seen at l ~ 300).
-        fresh = jnp.all(jnp.isfinite(t_new)) & (normal @ t_new > 0)
-        t_next = jnp.where(ok | fresh, t_new, t)
-        turned = (jnp.sign(t_next[-1]) != jnp.sign(t[-1])) & (t[-1] != 0)
+        t_next = jnp.where(ok, t_new, t)
+        turned = ok & (jnp.sign(t_new[-1]) != jnp.sign(t[-1])) & (t[-1] != 0)
         k = c["k"] + 1
         status = jnp.where(
             (h_next < h_min) | ~jnp.all(jnp.isfinite(x_next)),
