@@ -251,8 +251,9 @@ def test_closed_form_jacobian_matches_autodiff(x64, actions):
     y = jnp.where(mask, jax.nn.log_softmax(jnp.where(mask, logits, -1e30)), 0.25)
     x = jnp.concatenate([y.ravel(), jnp.array([3.0 * float(scale)])])  # lambda = 3
 
-    h, jac = _system(game, mask, scale, x)
-    auto = jax.jacfwd(lambda z: _system(game, mask, scale, z, derivative=False)[0])(x)
+    # jitted: op-by-op dispatch of the unrolled contractions took ~40 s per case
+    h, jac = jax.jit(lambda z: _system(game, mask, scale, z))(x)
+    auto = jax.jit(jax.jacfwd(lambda z: _system(game, mask, scale, z, derivative=False)[0]))(x)
     assert jac.shape == (mask.size, mask.size + 1)
     np.testing.assert_allclose(np.asarray(jac), np.asarray(auto), rtol=0, atol=1e-11)
     # padded actions (player 0 has 2 of A = 3): H = y there, so the row is the unit vector
