@@ -23,27 +23,32 @@ and Peeters for stochastic games). :func:`qre_homotopy` follows that curve in th
 parameter ``l = lambda * c``, ``c = max |R|`` (so ``tau = c / l``), by pseudo-arclength
 continuation of ``x = (y, l)``:
 
-* tangent: ``[J(x); t_prev^T] t = e_{N+1}``, normalised (``J = dH/dx`` by ``jax.linearize``
-  and ``jax.vmap`` of its JVP, i.e. forward-mode autodiff through the exact evaluation); the
-  last row keeps the orientation, so the curve is followed through turning points (where the
-  tangent's ``l``-component changes sign; they are counted);
+* tangent: ``[J(x); t_prev^T] t = e_{N+1}``, normalised (``J = dH/dx`` in closed form, see
+  :func:`_evaluate`: one inverse of ``I - gamma P_pi`` serves all ``N`` columns); the last row
+  keeps the orientation, so the curve is followed through turning points (where the tangent's
+  ``l``-component changes sign; they are counted);
 * predictor ``x + h t``; corrector: chord-Newton steps with the same augmented matrix on the
-  hyperplane ``t_prev . (x - x_pred) = 0``, which must contract (ratio <= 1/2) and end with a
-  relative residual ``max_k |H_k| / max(1, |y_k|) <= tol``;
-* step control: a step is accepted when the corrector converged and the new tangent turns by
-  less than ~25 degrees; then ``h`` grows (x2 when the corrector contracted fast), else ``h``
-  halves. The arclength is measured with the weights ``max(pi, 1e-6)`` on ``y`` (and 1 on ``l``):
-  an action far off the support has ``y ~ -lambda * gap``, exactly linear in ``lambda`` and
+  hyperplane ``t_prev . (x - x_pred) = 0``, which must end with a relative residual
+  ``max_k |H_k| / max(1, |y_k|) <= tol`` and move the point by at most ``h / 2`` (a longer
+  correction may have landed on another branch);
+* step control: a step is accepted when the corrector converged, stayed near the prediction
+  and the new tangent turns by less than ~25 degrees; then ``h`` grows (x2 when the corrector
+  needed at most 3 chord steps above the tolerance, x1.25 for at most 5), else ``h`` halves.
+  The arclength is measured with the weights ``max(pi, 1e-6)`` on ``y`` (and 1 on ``l``): an
+  action far off the support has ``y ~ -lambda * gap``, exactly linear in ``lambda`` and
   harmless, and would otherwise dominate the Euclidean length and throttle the steps.
 
 Certificates at checkpoints ``l = 10, 30, 90, ...`` (``tau = max|R| / l``): at each, a Newton
-polish solves the Nash conditions restricted to the support found
-(``pi_i(a|s) >= support_threshold``): unknowns ``p [n, S, A]`` and ``v [n, S]`` with
-``Q_i^p(s, a) = v_i(s)`` on the support, ``p = 0`` off it and ``sum_a p_i(a|s) = 1``. The
-polish is kept only when its certified NashGap is smaller than the path point's and it moves
-the policy by at most ``min(0.1, 100 tau / max|R|)`` (so that it lands on the equilibrium the
-path is heading to, not on another one nearby). The best certified policy so far is kept, and
-the path stops as soon as its NashGap is at most ``gap_tol`` (status ``CONVERGED``).
+polish solves the Nash conditions restricted to a support: unknowns ``p [n, S, A]`` and
+``v [n, S]`` with ``Q_i^p(s, a) = v_i(s)`` on the support, ``p = 0`` off it and
+``sum_a p_i(a|s) = 1``. The support is read off the tangent (:func:`_support`: an action
+leaving the support has log-odds against the row's best action falling like ``-lambda gap``,
+one that stays has them converging), and repaired by single pivots between Newton rounds (a
+negative probability leaves, a better action off the support joins). A polish is kept only
+when its certified NashGap is smaller than the best so far and it moves the policy by at most
+``min(0.1, 100 tau / max|R|)`` (so that it lands on the equilibrium the path is heading to,
+not on another one nearby). The best certified policy so far is kept, and the path stops as
+soon as its NashGap is at most ``gap_tol`` (status ``CONVERGED``).
 
 The guarantee is the certificate: :func:`jaxmail.nash_gap` of the returned policy, computed from
 scratch (exact evaluation and policy-iteration best responses) and independent of the path.
@@ -64,9 +69,8 @@ import numpy as np
 from jax import lax
 from jax.scipy.linalg import lu_factor, lu_solve
 
-from jaxmail import _linalg
+from jaxmail import _contract, _linalg
 from jaxmail.best_response import NashGap, nash_gap
-from jaxmail.evaluation import q_values
 from jaxmail.game import MarkovGame
 
 __all__ = [
@@ -85,16 +89,16 @@ CONVERGED, CAP_REACHED, PATH_LOST, END_REACHED = 0, 1, 2, 3
 STATUS = ("converged", "cap reached", "path lost", "end temperature reached")  # STATUS[code]
 _RUNNING = -1
 
-_CONTRACTION = 0.5  # largest accepted ratio of successive chord steps
 _COS_TURN = 0.9  # smallest accepted cosine between successive tangents (about 25 degrees)
-_FAST = 0.1  # contraction ratio under which the step doubles (else it grows by _GROW)
+_FAST_STEPS = 3  # chord steps above the tolerance under which the step doubles ...
+_SLOW_STEPS = 5  # ... grows by _GROW (else it stays)
 _GROW = 1.25
 _OVERSHOOT = 1.5  # a round's last step aims at l_k + 0.5 (l_k - l), so it ends past l_k
 _FIRST_CHECKPOINT = 10.0  # l of the first certificate (tau = max|R| / 10) ...
 _CHECKPOINT_RATIO = 3.0
-_POLISH_RADIUS = (
-    0.1  # largest move of the polish (see ``certify``)  # ... and the ratio between successive ones
-)
+_POLISH_RADIUS = 0.1  # largest move of a polish (see ``certify``)
+_POLISH_ROUNDS = 3  # support repairs of the polish
+_ELASTICITY = 2.0  # support test: see ``_support``
 
 
 class Homotopy(NamedTuple):
@@ -199,33 +203,95 @@ def _mask(game):
     )
 
 
-def _policy_of(game, y, mask):
-    """``pi = exp(y)`` on the real actions, as ``n`` arrays ``[S, A_i]`` (not renormalised)."""
-    return _unpad(game, jnp.where(mask, jnp.exp(jnp.where(mask, y, 0.0)), 0.0))
+def _evaluate(game, policy, *, derivative):
+    """``Q [n, S, A]`` (padded with zeros) and, if ``derivative``, ``dQ/dpi [n, S, A, n, S, A]``.
+
+    ``V = M^{-1} r_pi`` with ``M = I - gamma P_pi``; ``W_i(s, a) = R_i(s, a) + gamma P(s, a) V_i``
+    (joint actions); ``Q_i(s, a_i) = E_{a_-i ~ pi_-i} W_i(s, a)``. The policy need not be
+    normalised (the path's ``exp(y)`` is, up to the corrector's tolerance), and the derivative
+    is that of these formulas in every direction:
+
+        dQ_i(s, a) / dpi_j(s', b) = gamma [P_i M^{-1}](s, a; s') G_ij(s', b)
+                                    + [s = s', j != i] K_ij(s, a, b),
+
+    ``P_i(s, a; .) = E_{a_-i} P(s, a, .)`` (player ``i``'s induced transitions),
+    ``G_ij(s, b) = E_{a_-j} W_i(s, (b, a_-j))`` (how ``r_pi + gamma P_pi V_i`` moves with
+    ``pi_j(b|s)``, so ``dV_i = M^{-1} G_ij dpi_j``), ``K_ij(s, a, b) = E_{a_-ij} W_i(s, (a, b,
+    a_-ij))`` (the direct dependence of ``Q_i`` on the others' policies). Cost: one inverse of
+    the ``[S, S]`` matrix ``M`` and ``O(n^2)`` passes over the ``[S, A_1..A_n]`` tensors, against
+    ``n S A`` passes for the same matrix by forward-mode autodiff.
+    """
+    n, s_count = game.num_players, game.num_states
+    a_max = max(game.num_actions)
+    gamma = game.discount
+    reward = jnp.moveaxis(game.reward, 0, -1)  # [S, A.., n]
+    p_pi = _contract.contract_all(game.transition, policy, trailing=1)
+    r_pi = _contract.contract_all(reward, policy, trailing=1)  # [S, n]
+    m = jnp.eye(s_count, dtype=p_pi.dtype) - gamma * p_pi
+    if derivative:
+        minv = jnp.linalg.inv(m)
+        v = minv @ r_pi
+    else:
+        v = jnp.linalg.solve(m, r_pi)
+    w = reward + gamma * jnp.tensordot(game.transition, v, axes=1)  # [S, A.., n]
+    g = _contract.induced_tensors(w, policy, trailing=1)  # j: [S, A_j, n]
+
+    def pad(x, axis):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (0, a_max - x.shape[axis])
+        return jnp.pad(x, widths)
+
+    q = jnp.stack([pad(g[i][..., i], 1) for i in range(n)])
+    if not derivative:
+        return q, None
+    induced = _contract.induced_tensors(game.transition, policy, trailing=1)  # i: [S, A_i, S]
+    players = list(range(n))
+    k = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            others = [p for p in players if p not in (i, j)]
+            kij = _contract.contract(w, policy, players, others, trailing=1)  # [S, A_i, A_j, n]
+            k[i, j] = kij[..., i]
+            k[j, i] = jnp.swapaxes(kij[..., j], 1, 2)
+    eye = jnp.eye(s_count, dtype=w.dtype)
+    rows = []
+    for i in range(n):
+        b = gamma * jnp.einsum("sat,tu->sau", induced[i], minv)  # [S, A_i, S]
+        blocks = []
+        for j in range(n):
+            block = b[:, :, :, None] * g[j][None, None, :, :, i]  # [S, A_i, S, A_j]
+            if j != i:
+                block = block + eye[:, None, :, None] * k[i, j][:, :, None, :]
+            blocks.append(pad(pad(block, 1), 3))
+        rows.append(jnp.stack(blocks, axis=2))  # [S, A, n, S, A]
+    return q, jnp.stack(rows)
 
 
-def _q_padded(game, policy):
-    """``[n, S, A]`` Q-values of :func:`jaxmail.q_values`, zero on padded actions."""
-    return _pad(game, q_values(game, policy), max(game.num_actions))
+def _system(game, mask, scale, x, *, derivative=True):
+    """``H(x)`` ``[N]`` and (if ``derivative``) its Jacobian ``[N, N + 1]``; ``x = (y, l)``.
 
-
-def _residual(game, mask, scale, x):
-    """``H(y, l)`` flattened, ``[N]``; ``x = (y.ravel(), l)``."""
+    ``H = y - log_softmax(lambda Q)``, ``lambda = l / scale``; with ``sigma = softmax(lambda Q)``
+    and ``pi = exp(y)``: ``dH/dy = I - lambda (dQ - sigma^T dQ) diag(pi)`` (row by row) and
+    ``dH/dl = -(Q - sigma^T Q) / scale`` on the real actions; ``H = y`` on padded ones.
+    """
     shape = mask.shape
+    n_y = mask.size
     y = x[:-1].reshape(shape)
     lam = x[-1] / scale
-    q = _q_padded(game, _policy_of(game, y, mask))
+    pi = jnp.where(mask, jnp.exp(jnp.where(mask, y, 0.0)), 0.0)
+    q, dq = _evaluate(game, _unpad(game, pi), derivative=derivative)
     neg = jnp.finfo(q.dtype).min * 0.5
     z = jnp.where(mask, lam * q, neg)
     log_soft = z - jax.scipy.special.logsumexp(z, axis=-1, keepdims=True)
-    return jnp.where(mask, y - log_soft, y).ravel()
-
-
-def _linearize(f, x):
-    """``(f(x), J(x))`` from ONE primal evaluation (one LU of ``I - gamma P_pi``)."""
-    value, jvp = jax.linearize(f, x)
-    jac = jax.vmap(jvp, out_axes=1)(jnp.eye(x.shape[0], dtype=x.dtype))
-    return value, jac
+    h = jnp.where(mask, y - log_soft, y).ravel()
+    if not derivative:
+        return h, None
+    sigma = jnp.where(mask, jnp.exp(log_soft), 0.0)
+    dq_c = dq - jnp.einsum("isa,isajtb->isjtb", sigma, dq)[:, :, None]
+    jy = jnp.where(mask[:, :, :, None, None, None], lam * dq_c * pi, 0.0).reshape(n_y, n_y)
+    jy = jnp.eye(n_y, dtype=x.dtype) - jy
+    jl = jnp.where(mask, q - jnp.sum(sigma * q, axis=-1, keepdims=True), 0.0) / scale
+    return h, jnp.concatenate([jy, -jl.reshape(n_y, 1)], axis=1)
 
 
 def _weights(x, mask, floor):
@@ -280,8 +346,14 @@ def qre_homotopy(
     a batch of games (one compile per shape) and runs unchanged on an accelerator. The linear
     solves of a step are chained by data dependencies (no two independent LU calls side by side).
 
-    Cost per step: one Jacobian (``N + 1`` forward-mode directions through the exact
-    evaluation), one LU of the ``(N + 1)^2`` augmented matrix, ``corrector_steps`` residuals.
+    Cost per step: one closed-form Jacobian (an ``[S, S]`` inverse and ``O(n^2)`` passes over
+    the game tensors), one LU of the ``(N + 1)^2`` augmented matrix, ``corrector_steps``
+    residuals. Per checkpoint: ``1 + _POLISH_ROUNDS`` NashGap certificates and
+    ``_POLISH_ROUNDS * polish_steps`` Newton steps on ``N + n S`` unknowns.
+
+    On a CPU, run with one BLAS thread (``OPENBLAS_NUM_THREADS=1`` before importing NumPy):
+    the factorisations are small, and OpenBLAS's threads on a busy machine have made a
+    ``160 x 160`` LU 100 times slower.
 
     Args:
       game: one game, any number of players and action counts.
@@ -295,9 +367,10 @@ def qre_homotopy(
       min_step: the path is lost when the step falls below it; default ``1e-10``
         (float64) or ``1e-5`` (float32).
       polish: run the support polish (static).
-      polish_steps: Newton steps of the polish (static).
-      support_threshold: an action is in the support when ``pi_i(a|s) >=`` this; default
-        ``1e-8`` (float64) or ``1e-4`` (float32).
+      polish_steps: Newton steps of each round of the polish (static).
+      support_threshold: where the path runs backwards in ``l`` (tangent ``t_l <= 0``), an
+        action is in the polish's first support when ``pi_i(a|s) >=`` this; default ``1e-8``
+        (float64) or ``1e-4`` (float32). Elsewhere the tangent decides (:func:`_support`).
       gap_tol: the certified NashGap that ends the path (array leaf); default
         :func:`default_gap_tol`.
 
@@ -385,7 +458,10 @@ def _qre_homotopy(
     gap_tol = default_gap_tol(game) if gap_tol is None else gap_tol
 
     def residual(x):
-        return _residual(game, mask, scale, x)
+        return _system(game, mask, scale, x, derivative=False)[0]
+
+    def linearize(x):
+        return _system(game, mask, scale, x)
 
     # Start: the uniform policy, corrected by Newton's method at fixed l0 (exact when l0 = 0).
     counts = jnp.asarray(game.num_actions, dtype)[:, None, None]
@@ -393,12 +469,12 @@ def _qre_homotopy(
     x0 = jnp.concatenate([y0, l0[None]])
 
     def newton_start(_, x):
-        h, jac = _linearize(residual, x)
+        h, jac = linearize(x)
         step = jnp.linalg.solve(jac[:, :-1], h)
         return x.at[:-1].add(-step)
 
     x0 = lax.fori_loop(0, 8, newton_start, x0)
-    h_start, jac0 = _linearize(residual, x0)
+    h_start, jac0 = linearize(x0)
     start_ok = jnp.all(jnp.isfinite(x0)) & (_rel_error(h_start, x0) <= tol)
     lu0 = lu_factor(jnp.concatenate([jac0, e_last[None]], axis=0))
     t0 = lu_solve(lu0, e_last)
@@ -418,37 +494,35 @@ def _qre_homotopy(
         x_pred = x + h_eff * t
         # ONE Jacobian per step, at the predicted point: it serves the chord corrector (which
         # then contracts at a rate O(h^2 curvature)) and gives the next tangent.
-        h_pred, jac = _linearize(residual, x_pred)
+        h_pred, jac = linearize(x_pred)
         normal = w2 * t  # the hyperplane normal and the orientation row, in the weighted metric
         lu = lu_factor(jnp.concatenate([jac, normal[None]], axis=0))
         t_new = lu_solve(lu, e_last)
         t_new = t_new / jnp.sqrt(jnp.sum(w2 * t_new**2))
 
         def chord(j, cc):
-            xc, hx, last, worst = cc
+            xc, hx, used = cc
             r = jnp.concatenate([hx, (normal @ (xc - x_pred))[None]])
-            dx = lu_solve(lu, r)
-            size = jnp.max(jnp.abs(dx) / jnp.maximum(1.0, jnp.abs(xc)))  # relative, like H
-            # Only steps above the tolerance count (below it the ratio is rounding noise), and
-            # only from the third on: the first two may trade error between the support and
-            # the off-support log-probabilities, which mirror it amplified by lambda.
-            counts = (last > tol) & (j >= 2)
-            worst = jnp.maximum(worst, jnp.where(counts, size / last, 0.0))
-            xc = xc - dx
-            return xc, residual(xc), size, worst
+            xn = xc - lu_solve(lu, r)
+            # Steps taken while the residual was above the tolerance (later ones only polish
+            # rounding noise, which the condition number ~ lambda max|Q| amplifies).
+            used = used + (_rel_error(hx, xc) > tol).astype(jnp.int32)
+            return xn, residual(xn), used
 
-        inf = jnp.asarray(jnp.inf, dtype)
-        xc, hc, _, worst = lax.fori_loop(
-            0, corrector_steps, chord, (x_pred, h_pred, inf, jnp.asarray(0.0, dtype))
+        xc, hc, used = lax.fori_loop(
+            0, corrector_steps, chord, (x_pred, h_pred, jnp.asarray(0, jnp.int32))
         )
         finite = jnp.all(jnp.isfinite(xc)) & jnp.all(jnp.isfinite(t_new))
+        # The corrector must stay near the prediction (a long correction may land on another
+        # branch): its move, in the step's metric, at most half the step.
+        moved = jnp.sqrt(jnp.sum(w2 * (xc - x_pred) ** 2))
         ok = (
             finite
             & (_rel_error(hc, xc) <= tol)
-            & (worst <= _CONTRACTION)
+            & (moved <= 0.5 * h_eff)
             & (normal @ t_new >= _COS_TURN)
         )
-        grow = jnp.where(worst <= _FAST, 2.0, _GROW)
+        grow = jnp.where(used <= _FAST_STEPS, 2.0, jnp.where(used <= _SLOW_STEPS, _GROW, 1.0))
         h_next = jnp.where(ok, h_eff * grow, 0.5 * h_eff)
         x_next = jnp.where(ok, xc, x)
         t_next = jnp.where(ok, t_new, t)
@@ -470,31 +544,50 @@ def _qre_homotopy(
             target=c["target"],
         )
 
-    def certify(x, dependency):
-        """The path's point, its polish, and the better of the two by the certificate."""
+    def certify(x, t, dependency):
+        """The path's point, its polishes, and the best of them by the certificate."""
         qre = _normalised(game, x[:-1].reshape(mask.shape), mask)
         gap = nash_gap(game, _after_tree(qre, dependency))
         if not polish:
             return qre, qre, gap, jnp.asarray(False)
-        candidate = _polish(game, qre, mask, threshold, gap.nash_gap, polish_steps)
-        gap_p = nash_gap(game, candidate)
-        # Kept only when it lowers the certified gap AND stays near the path's point (within
-        # min(0.1, 100 / l) = min(0.1, 100 tau / max|R|) in every entry): a QRE at tau is
-        # O(tau) from the limit of its branch, so this keeps the polish on the equilibrium the
-        # path is heading to rather than another one Newton's method happens to reach from there.
         radius = jnp.minimum(_POLISH_RADIUS, 100.0 / jnp.maximum(x[-1], 1e-30))
-        moved = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(candidate, qre)]))
-        better = jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < gap.nash_gap) & (moved <= radius)
-        return qre, _pick(better, candidate, qre), _pick(better, gap_p, gap), better
+
+        def one_round(_, carry):
+            # Kept only when it lowers the certified gap AND stays near the path's point
+            # (within min(0.1, 100 / l) = min(0.1, 100 tau / max|R|) in every entry): a QRE at
+            # tau is O(tau) from the limit of its branch, so this keeps the polish on the
+            # equilibrium the path is heading to rather than another one Newton's method
+            # happens to reach from there.
+            p, support, policy, best, polished = carry
+            p, support = _polish_round(game, p, support, mask, scale, polish_steps)
+            candidate = _unpad(game, p)
+            gap_p = nash_gap(game, candidate)
+            moved = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(candidate, qre)]))
+            better = (
+                jnp.isfinite(gap_p.nash_gap) & (gap_p.nash_gap < best.nash_gap) & (moved <= radius)
+            )
+            p = _linalg.after(p, gap_p.nash_gap)  # the next round's solves wait for this one's
+            return (
+                p,
+                support,
+                _pick(better, candidate, policy),
+                _pick(better, gap_p, best),
+                polished | better,
+            )
+
+        p0 = _pad(game, _after_tree(qre, gap.nash_gap), mask.shape[-1])
+        carry = (p0, _support(x, t, mask, threshold), qre, gap, jnp.asarray(False))
+        _, _, policy, best, polished = lax.fori_loop(0, _POLISH_ROUNDS, one_round, carry)
+        return qre, policy, best, polished
 
     def round_cond(r):
-        return r["path"]["status"] == _RUNNING
+        return (r["round"] == 0) | (r["path"]["status"] == _RUNNING)
 
     def round_body(r):
         path = dict(r["path"], target=jnp.minimum(r["checkpoint"], l_end))
         path = lax.while_loop(cond, body, path)
         x = path["x"]
-        qre, policy, gap, polished = certify(x, r["gap"].nash_gap)
+        qre, policy, gap, polished = certify(x, path["t"], r["gap"].nash_gap)
         better = gap.nash_gap <= r["gap"].nash_gap  # keep the best certificate seen
         status = jnp.where(
             _pick(better, gap, r["gap"]).nash_gap <= gap_tol,
@@ -503,12 +596,13 @@ def _qre_homotopy(
         ).astype(jnp.int32)
         return dict(
             path=dict(path, status=status),
-            checkpoint=r["checkpoint"] * _CHECKPOINT_RATIO,
+            checkpoint=jnp.maximum(r["checkpoint"] * _CHECKPOINT_RATIO, _FIRST_CHECKPOINT),
             qre=qre,
             policy=_pick(better, policy, r["policy"]),
             gap=_pick(better, gap, r["gap"]),
             polished=jnp.where(better, polished, r["polished"]),
             temperature=_temperature(scale, x[-1]),
+            round=r["round"] + 1,
         )
 
     path0 = dict(
@@ -521,16 +615,23 @@ def _qre_homotopy(
         status=jnp.where(start_ok, _RUNNING, PATH_LOST).astype(jnp.int32),
         target=l_end,
     )
-    qre0, policy0, gap0, polished0 = certify(x0, t0)
-    status0 = jnp.where(gap0.nash_gap <= gap_tol, CONVERGED, path0["status"])
+    # The first round (always run) certifies the start: its target l0 needs no step. The
+    # placeholders below lose every comparison with a real certificate (finite, so that
+    # _linalg.after can chain on them).
+    qre0 = _normalised(game, x0[:-1].reshape(mask.shape), mask)
+    gap0 = jax.tree_util.tree_map(
+        lambda s: jnp.full(s.shape, jnp.finfo(s.dtype).max if s.dtype == dtype else 0, s.dtype),
+        jax.eval_shape(nash_gap, game, qre0),
+    )
     rounds = dict(
-        path=dict(path0, status=status0.astype(jnp.int32)),
-        checkpoint=jnp.maximum(l0, _FIRST_CHECKPOINT) * 1.0,
+        path=path0,
+        checkpoint=l0,
         qre=qre0,
-        policy=policy0,
+        policy=qre0,
         gap=gap0,
-        polished=polished0,
+        polished=jnp.asarray(False),
         temperature=_temperature(scale, x0[-1]),
+        round=jnp.asarray(0, jnp.int32),
     )
     r = lax.while_loop(round_cond, round_body, rounds)
     p = r["path"]
@@ -545,6 +646,27 @@ def _qre_homotopy(
         r["polished"],
         r["gap"],
     )
+
+
+def _support(x, t, mask, threshold):
+    """``[n, S, A]`` bool: the actions the path's point ``x`` (tangent ``t``) keeps in play.
+
+    On the QRE curve ``y_a - y_b = lambda (Q_a - Q_b)``, so for an action that leaves the
+    support ``l d(y_a - y_top)/dl ~ -lambda gap_a -> -inf`` while for one that stays
+    ``y_a - y_top -> log(sigma_a / sigma_top)`` and its elasticity ``-> 0``. An action is kept
+    when that elasticity (from the tangent) is above ``-_ELASTICITY``; the row's most likely
+    action always is. Where the curve goes backwards in ``l`` (``t_l <= 0``) the probability
+    ``>= threshold`` decides instead.
+    """
+    y = jnp.where(mask, x[:-1].reshape(mask.shape), -jnp.inf)
+    top = jax.nn.one_hot(jnp.argmax(y, axis=-1), mask.shape[-1], dtype=bool)
+    t_l = t[-1]
+    forward = t_l > 0
+    slope = t[:-1].reshape(mask.shape) / jnp.where(forward, t_l, 1.0)
+    elasticity = x[-1] * (slope - jnp.sum(jnp.where(top, slope, 0.0), axis=-1, keepdims=True))
+    by_tangent = elasticity > -_ELASTICITY
+    by_threshold = jnp.exp(jnp.where(mask, y, 0.0)) >= threshold
+    return mask & (top | jnp.where(forward, by_tangent, by_threshold))
 
 
 def _pick(flag, a, b):
@@ -567,35 +689,52 @@ def _normalised(game, z, mask):
     return _unpad(game, p)
 
 
-def _polish(game, policy, mask, threshold, dependency, steps):
-    """Newton's method on the Nash conditions restricted to the support of ``policy``.
+def _polish_round(game, p0, support, mask, scale, steps):
+    """One round of Newton's method on the Nash conditions restricted to a support.
 
-    Unknowns ``u = (p [n, S, A], v [n, S])``; equations ``Q_i^p(s, a) - v_i(s) = 0`` on the
-    support (``p >= threshold``, always including each row's most likely action), ``p = 0`` off
-    it, ``sum_a p_i(a|s) - 1 = 0``. Returns the clipped, renormalised ``p``.
+    Unknowns ``u = (p [n, S, A], v [n, S])``, from ``p0 [n, S, A]`` (padded) and
+    ``v = sum_a p0 Q^{p0}``; equations ``Q_i^p(s, a) - v_i(s) = 0`` on the support, ``p = 0``
+    off it, ``sum_a p_i(a|s) - 1 = 0``; ``steps`` Newton steps with the closed-form Jacobian.
+
+    Returns:
+      ``(p, support')``: the result clipped to ``p >= 0`` on the support and renormalised
+      (``[n, S, A]``), and the support repaired by one pivot: the worst violation changes
+      sides (a negative probability leaves, or an action off the support with
+      ``Q_i^p(s, a) > v_i(s)`` joins; several at once overshoot). Where Newton's method broke
+      down (non-finite), ``(p0, support)``.
     """
-    p0 = _pad(game, _after_tree(policy, dependency), mask.shape[-1])
-    top = jax.nn.one_hot(jnp.argmax(jnp.where(mask, p0, -1.0), axis=-1), mask.shape[-1]) > 0
-    support = mask & ((p0 >= threshold) | top)
-    q0 = _q_padded(game, _unpad(game, p0))
-    v0 = jnp.sum(p0 * q0, axis=-1)
     shape = mask.shape
-
-    def equations(u):
-        p = u[: mask.size].reshape(shape)
-        v = u[mask.size :].reshape(shape[:2])
-        q = _q_padded(game, _unpad(game, p))
-        eq = jnp.where(support, q - v[..., None], p)
-        return jnp.concatenate([eq.ravel(), (jnp.sum(p, axis=-1) - 1.0).ravel()])
+    n_p, n_v = mask.size, shape[0] * shape[1]
+    # d(sum_a p_i(a|s)) / dp and d(q - v) / dv: constant.
+    sums = jnp.repeat(jnp.eye(n_v, dtype=p0.dtype), shape[-1], axis=1)  # [n S, n S A]
+    bottom = jnp.concatenate([sums, jnp.zeros((n_v, n_v), p0.dtype)], axis=1)
 
     def newton(_, u):
-        f, jac = _linearize(equations, u)
+        p = u[:n_p].reshape(shape)
+        v = u[n_p:].reshape(shape[:2])
+        q, dq = _evaluate(game, _unpad(game, p), derivative=True)
+        eq = jnp.where(support, q - v[..., None], p)
+        f = jnp.concatenate([eq.ravel(), (jnp.sum(p, axis=-1) - 1.0).ravel()])
+        top_left = jnp.where(
+            support.reshape(-1, 1), dq.reshape(n_p, n_p), jnp.eye(n_p, dtype=p.dtype)
+        )
+        top_right = jnp.where(support.reshape(-1, 1), -sums.T, 0.0)
+        jac = jnp.concatenate([jnp.concatenate([top_left, top_right], axis=1), bottom], axis=0)
         step = jnp.linalg.solve(jac, f)
-        ok = jnp.all(jnp.isfinite(step))
-        return jnp.where(ok, u - step, u)
+        return jnp.where(jnp.all(jnp.isfinite(step)), u - step, u)
 
-    u = lax.fori_loop(0, steps, newton, jnp.concatenate([p0.ravel(), v0.ravel()]))
-    p = jnp.clip(u[: mask.size].reshape(shape), 0.0, None) * support
+    q0, _ = _evaluate(game, _unpad(game, p0), derivative=False)
+    u = lax.fori_loop(0, steps, newton, jnp.concatenate([p0.ravel(), jnp.sum(p0 * q0, -1).ravel()]))
+    raw = u[:n_p].reshape(shape)
+    v = u[n_p:].reshape(shape[:2])
+    finite = jnp.all(jnp.isfinite(u))
+    raw = jnp.where(finite, raw, p0)
+    q, _ = _evaluate(game, _unpad(game, raw), derivative=False)
+    violation = jnp.where(support, -raw, (q - v[..., None]) / scale)
+    violation = jnp.where(mask, violation, -jnp.inf).ravel()
+    worst = jnp.argmax(violation)
+    flip = (jnp.arange(n_p) == worst) & (violation[worst] > 0) & finite
+    p = jnp.clip(raw, 0.0, None) * support
     total = jnp.sum(p, axis=-1, keepdims=True)
     p = jnp.where(total > 0, p / jnp.where(total > 0, total, 1.0), p0)
-    return _unpad(game, p)
+    return p, support ^ flip.reshape(shape)
