@@ -117,6 +117,7 @@ def test_bc_loss_against_numpy():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bc_error_shrinks_with_data_and_vmap_equals_a_loop(setting):
     *_, policy, game, _ = setting
     sizes = jnp.array([10, 100, 1000])
@@ -139,6 +140,7 @@ def test_bc_error_shrinks_with_data_and_vmap_equals_a_loop(setting):
     assert mean[1] < mean[0] / 2 and mean[2] < mean[1] / 2, mean
 
 
+@pytest.mark.slow
 def test_bc_recovers_the_expert_and_its_nash_gap(x64):
     # Any full-support demonstrator will do: the claim is continuity of BC and of NashGap.
     P, R, mu0, expert = instance(2, 4, (2, 2), 0.6)
@@ -158,6 +160,7 @@ def test_bc_recovers_the_expert_and_its_nash_gap(x64):
     assert abs(float(gap - gap_expert)) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_actions", [(3, 2), (2, 2, 2)])
 def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions):
     n = len(num_actions)
