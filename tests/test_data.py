@@ -143,6 +143,7 @@ def test_deterministic_dynamics_give_the_exact_path():
     np.testing.assert_allclose(weighted[1], [[0, 0], [3, 0], [0, 3 * 0.9375]])
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_equals_a_loop_and_truncate_sweeps_sizes(setting):
     *_, policy, game = setting
     keys = jax.random.split(jax.random.key(3), 3)
