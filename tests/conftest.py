@@ -9,8 +9,8 @@ Two suites (README, "Run the tests"):
 * ``pytest``: the quick suite, every test not marked ``slow`` (a few minutes on 2 CPU cores). It
   keeps at least one fast test of every module and every check against the NumPy reference or
   a brute force at tiny sizes, so a wrong answer in any kernel still fails it.
-* ``pytest --runslow``: everything, the slow tests included (end-to-end experiment runs, more
-  shapes, more hypothesis examples). This is the command CI runs (``.ci/run``).
+* ``pytest --runslow``: everything, the slow tests included (end-to-end experiment runs, the
+  notebooks, more shapes, more hypothesis examples). This is the command CI runs (``.ci/run``).
 
 ``pytest -m slow`` (or any other ``-m`` expression) selects by marker as usual and overrides the
 default deselection, so ``pytest -m slow`` runs only the slow tests.
@@ -51,7 +51,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Deselects the slow tests unless ``--runslow`` or an explicit ``-m`` expression is given."""
+    """Marks the notebooks slow (each re-runs batched experiments that the test modules check
+    piece by piece); deselects the slow tests unless ``--runslow`` or an explicit ``-m``
+    expression is given."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--runslow") or config.getoption("markexpr"):
         return
     slow = [item for item in items if item.get_closest_marker("slow") is not None]
