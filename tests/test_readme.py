@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -14,6 +16,7 @@ def test_readme_has_an_api_tour():
     assert _python_blocks(), "README.md lost its python code blocks"
 
 
+@pytest.mark.slow
 def test_readme_python_blocks_run():
     namespace: dict = {}
     for block in _python_blocks():

@@ -258,6 +258,7 @@ def _strict_dominant_game(num_actions, seed):
     return game, expert
 
 
+@pytest.mark.slow
 def test_adversarial_delta_is_zero_for_a_strictly_dominant_expert():
     game, expert = _strict_dominant_game((2, 2, 2), seed=1)
     est = _delta(game, expert, 0.3, 1, num_random=8)
