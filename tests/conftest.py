@@ -3,6 +3,17 @@
 jaxmail is imported first so that its XLA guard (see jaxmail/_xla_guard.py) is in place before
 any test starts JAX's CPU backend; the suite must never hang (pytest-timeout also turns a hang
 into a failure, see pyproject.toml).
+
+Two suites (README, "Run the tests"):
+
+* ``pytest``: the quick suite, every test not marked ``slow`` (a few minutes on 2 CPU cores). It
+  keeps at least one fast test of every module and every check against the NumPy reference or
+  a brute force at tiny sizes, so a wrong answer in any kernel still fails it.
+* ``pytest --runslow``: everything, the slow tests included (end-to-end experiment runs, the
+  notebooks, more shapes, more hypothesis examples). This is the command CI runs (``.ci/run``).
+
+``pytest -m slow`` (or any other ``-m`` expression) selects by marker as usual and overrides the
+default deselection, so ``pytest -m slow`` runs only the slow tests.
 """
 
 import jax
@@ -11,13 +22,47 @@ from hypothesis import HealthCheck, settings
 
 import jaxmail  # noqa: F401  (before any JAX computation; importing jax alone starts nothing)
 
-settings.register_profile(
-    "jaxmail",
-    deadline=None,  # first calls compile
-    max_examples=25,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# Hypothesis: few examples in the quick suite, more under --runslow (pytest_configure picks the
+# profile before any test module is imported, so module-level ``settings(...)`` objects that do
+# not set ``max_examples`` inherit it). Every property still runs in the quick suite.
+QUICK_EXAMPLES = 10
+SLOW_EXAMPLES = 25
+for _name, _examples in (("jaxmail", QUICK_EXAMPLES), ("jaxmail-slow", SLOW_EXAMPLES)):
+    settings.register_profile(
+        _name,
+        deadline=None,  # first calls compile
+        max_examples=_examples,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 settings.load_profile("jaxmail")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (the full suite CI runs; see README.md)",
+    )
+
+
+def pytest_configure(config):
+    settings.load_profile("jaxmail-slow" if config.getoption("--runslow") else "jaxmail")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks the notebooks slow (each re-runs batched experiments that the test modules check
+    piece by piece); deselects the slow tests unless ``--runslow`` or an explicit ``-m``
+    expression is given."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("--runslow") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 @pytest.fixture

@@ -136,6 +136,7 @@ def test_theorem2_figures_and_formula(x64, exact_expert):
     assert out["learner_gap"][2] == pytest.approx(8.1 if exact_expert else 9.0, rel=TOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exact_expert", [False, True])
 def test_theorem2_finite_chain(x64, exact_expert):
     K = 3
@@ -200,6 +201,7 @@ def test_lemma2_paper_figures(x64):
     assert out["shift"][0] == pytest.approx(2.0, abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epsilon, discount", [(0.2, 0.5)])  # k = 5 (one more compilation each)
 def test_lemma2_formulas(x64, epsilon, discount):
     ex, out = _lemma2(epsilon, discount)

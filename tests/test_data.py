@@ -22,6 +22,37 @@ def setting():
     return P, R, mu0, policy, make_game(P, R, mu0, GAMMA)
 
 
+# One sample per length mode, shared by the tests below: sample_demonstrations compiles once per
+# (num_trajectories, horizon, lengths), so the file uses few such shapes.
+NUM_TRAJECTORIES, HORIZON = 20_000, 80
+
+
+@pytest.fixture(scope="module")
+def samples(setting):
+    *_, policy, game = setting
+    return {
+        lengths: jd.sample_demonstrations(
+            jax.random.key(1),
+            game,
+            policy,
+            num_trajectories=NUM_TRAJECTORIES,
+            horizon=HORIZON,
+            lengths=lengths,
+        )
+        for lengths in ("fixed", "geometric")
+    }
+
+
+def _prefix(data, k):
+    """The first ``k`` trajectories as a NumPy-backed dataset (no JAX computation)."""
+    return jd.Dataset(
+        states=np.asarray(data.states)[:k],
+        actions=np.asarray(data.actions)[:k],
+        mask=np.asarray(data.mask)[:k],
+        weights=np.asarray(data.weights)[:k],
+    )
+
+
 def _numpy_histogram(data, num_states, num_actions):
     """Loop reference of the weighted masked histograms (module docstring of jaxmail.data)."""
     states, actions = np.asarray(data.states), np.asarray(data.actions)
@@ -40,29 +71,29 @@ def _numpy_histogram(data, num_states, num_actions):
 
 
 @pytest.mark.parametrize("lengths", ["fixed", "geometric"])
-def test_empirical_occupancy_estimates_the_exact_one(setting, lengths):
+def test_empirical_occupancy_estimates_the_exact_one(setting, samples, lengths):
     P, _, mu0, policy, game = setting
-    data = jd.sample_demonstrations(
-        jax.random.key(1), game, policy, num_trajectories=4000, horizon=80, lengths=lengths
-    )
-    assert data.states.shape == (4000, 80) and data.actions.shape == (4000, 80, 2)
+    data = samples[lengths]
+    N, T = NUM_TRAJECTORIES, HORIZON
+    assert data.states.shape == (N, T) and data.actions.shape == (N, T, 2)
     assert data.states.dtype == jnp.int32 and data.mask.dtype == jnp.bool_
     mu = jd.empirical_state_occupancy(game, data)
     rho = jd.empirical_state_action_occupancy(game, data)
     joint = jd.empirical_joint_state_action_occupancy(game, data)
     # Each trajectory contributes a sub-distribution with entries in [0, 1], so an entry of the
-    # mean over N = 4000 trajectories has standard deviation <= 1 / (2 sqrt(N)) = 0.0079 (fixed
+    # mean over N = 20000 trajectories has standard deviation <= 1 / (2 sqrt(N)) = 0.0035 (fixed
     # horizon; the geometric ratio estimator behaves alike); the horizon truncates gamma^80 ~ 2e-4.
-    # Five standard deviations: 0.04.
-    tol = 5 / (2 * np.sqrt(4000)) + GAMMA**80
+    # Five standard deviations: 0.018.
+    tol = 5 / (2 * np.sqrt(N)) + GAMMA**T
     np.testing.assert_allclose(mu, ref.state_occupancy(P, mu0, GAMMA, policy), atol=tol)
     for got, want in zip(rho, ref.state_action_occupancy(P, mu0, GAMMA, policy)):
         np.testing.assert_allclose(got, want, atol=tol)
     np.testing.assert_allclose(
         joint, ref.joint_state_action_occupancy(P, mu0, GAMMA, policy), atol=tol
     )
-    # The three are the same histogram: exact NumPy loop on the same data, and marginals agree.
-    mu_np, rho_np, joint_np = _numpy_histogram(data.truncate(50), NUM_STATES, NUM_ACTIONS)
+    # The three are the same histogram: exact NumPy loop on the same data (its first 50
+    # trajectories: truncate masks the rest, keeping the shape), and marginals agree.
+    mu_np, rho_np, joint_np = _numpy_histogram(_prefix(data, 50), NUM_STATES, NUM_ACTIONS)
     small = data.truncate(50)
     np.testing.assert_allclose(jd.empirical_state_occupancy(game, small), mu_np, atol=1e-6)
     for got, want in zip(jd.empirical_state_action_occupancy(game, small), rho_np):
@@ -72,21 +103,21 @@ def test_empirical_occupancy_estimates_the_exact_one(setting, lengths):
     )
 
 
-def test_fixed_and_geometric_lengths(setting):
-    *_, policy, game = setting
-    fixed = jd.sample_demonstrations(jax.random.key(2), game, policy, num_trajectories=8, horizon=6)
+def test_fixed_and_geometric_lengths(samples):
+    fixed, geo = samples["fixed"], samples["geometric"]
+    T = HORIZON
     assert bool(jnp.all(fixed.mask))
-    np.testing.assert_allclose(fixed.weights[3], GAMMA ** np.arange(6), rtol=1e-6)
-    geo = jd.sample_demonstrations(
-        jax.random.key(2), game, policy, num_trajectories=20_000, horizon=40, lengths="geometric"
-    )
+    # float32 gamma^t: at most t roundings of relative size eps = 1.2e-7 each (t < T = 80), so
+    # rtol T eps = 9.5e-6; a wrong discount (0.9^t vs 0.9^(t+1)) is off by 10%.
+    eps32 = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(fixed.weights[3], GAMMA ** np.arange(T), rtol=T * eps32)
     lengths = np.asarray(geo.mask.sum(axis=1))
     # Valid steps are a prefix; lengths are min(L, T), L ~ Geometric(1 - gamma) on {1, 2, ...}.
-    assert np.all(np.asarray(geo.mask) == (np.arange(40)[None] < lengths[:, None]))
+    assert np.all(np.asarray(geo.mask) == (np.arange(T)[None] < lengths[:, None]))
     assert lengths.min() >= 1 and np.all(np.asarray(geo.weights) == 1.0)
-    # E[min(L, T)] = sum_{t<T} Pr(L > t) = (1 - gamma^T) / (1 - gamma) = 9.852; sd(L) <=
+    # E[min(L, T)] = sum_{t<T} Pr(L > t) = (1 - gamma^T) / (1 - gamma) = 9.998 (T = 80); sd(L) <=
     # sqrt(gamma) / (1 - gamma) = 9.5, so the mean of 20000 has sd <= 0.067: 5 sd = 0.34.
-    expected = (1 - GAMMA**40) / (1 - GAMMA)
+    expected = (1 - GAMMA**T) / (1 - GAMMA)
     assert abs(lengths.mean() - expected) < 5 * np.sqrt(GAMMA) / (1 - GAMMA) / np.sqrt(20_000)
     # Pr(L > t) = gamma^t, checked at t = 5: 0.59, sd of the frequency <= 0.0035.
     assert abs(np.mean(lengths > 5) - GAMMA**5) < 5 * 0.5 / np.sqrt(20_000)
@@ -112,6 +143,7 @@ def test_deterministic_dynamics_give_the_exact_path():
     np.testing.assert_allclose(weighted[1], [[0, 0], [3, 0], [0, 3 * 0.9375]])
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_equals_a_loop_and_truncate_sweeps_sizes(setting):
     *_, policy, game = setting
     keys = jax.random.split(jax.random.key(3), 3)
@@ -128,19 +160,15 @@ def test_vmap_over_keys_equals_a_loop_and_truncate_sweeps_sizes(setting):
     sizes = jnp.array([1, 4, 10])
     swept = jax.vmap(lambda k: jd.empirical_state_occupancy(game, data.truncate(k)))(sizes)
     for row, k in zip(swept, sizes):
-        prefix = jd.Dataset(
-            states=data.states[:k], actions=data.actions[:k], mask=data.mask[:k],
-            weights=data.weights[:k],
-        )  # fmt: skip
-        np.testing.assert_allclose(row, jd.empirical_state_occupancy(game, prefix), atol=1e-6)
+        # The first k trajectories through the NumPy loop reference (one compile fewer per k).
+        mu_np, _, _ = _numpy_histogram(_prefix(data, int(k)), NUM_STATES, NUM_ACTIONS)
+        np.testing.assert_allclose(row, mu_np, atol=1e-6)
     assert int(data.truncate(4).num_samples) == 28
 
 
-def test_save_and_load_round_trip(setting, tmp_path):
-    *_, policy, game = setting
-    data = jd.sample_demonstrations(
-        jax.random.key(4), game, policy, num_trajectories=5, horizon=9, lengths="geometric"
-    )
+def test_save_and_load_round_trip(samples, tmp_path):
+    data = _prefix(samples["geometric"], 5)  # 5 trajectories with geometric lengths (a mask)
+    assert not bool(np.all(data.mask))
     path = tmp_path / "demos.npz"
     jd.save_dataset(path, data)
     loaded = jd.load_dataset(path)

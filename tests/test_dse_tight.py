@@ -202,6 +202,7 @@ def test_certificate_findings_can_fail(column):
 # jaxmail.games.dominant
 
 
+@pytest.mark.slow
 def test_controlled_game_is_in_the_family_and_its_expert_is_dominant():
     key = jax.random.key(3)
     params = dominant.random_controlled_params(key, num_states=3, num_actions=(2, 3), scale=2.0)

@@ -166,7 +166,9 @@ def test_solve_matrix_game_matches_linprog():
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("payoff", [PENNIES, RPS], ids=["pennies", "rps"])
+@pytest.mark.parametrize(
+    "payoff", [PENNIES, pytest.param(RPS, marks=pytest.mark.slow)], ids=["pennies", "rps"]
+)
 def test_minimax_matrix_games_uniform(payoff):
     game = matrix_game([payoff, -payoff])
     res = minimax(game)

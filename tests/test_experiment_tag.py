@@ -2,7 +2,10 @@
 
 One quick run (2 seeds x 2 temperatures x (16 perturbed + 3 BC) policies) is shared by the
 module; a second run checks that the same seeds give the same bytes. Importing
-``jaxmail.experiments.tag`` registers the experiment.
+``jaxmail.experiments.tag`` registers the experiment. The tests that read the quick run are
+marked slow (the run compiles the whole experiment); the quick suite keeps the configuration
+checks, and ``jaxmail.games.tag``'s kernels are checked against a loop reference in
+tests/test_tag.py.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def _groups(config, table):
             yield results.select(table, temperature=tau, seed=seed, learner=tag_exp.PERTURBED)
 
 
+@pytest.mark.slow
 def test_files_columns_and_rows(quick):
     config, out, table = quick
     assert base.get("tag") is tag_exp.EXPERIMENT
@@ -81,6 +85,7 @@ def test_files_columns_and_rows(quick):
     assert (out / "findings.json").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_unperturbed_rows_are_the_expert(quick):
     config, _, table = quick
     zero = results.select(table, learner=tag_exp.PERTURBED, noise_level=0.0)
@@ -100,6 +105,7 @@ def test_unperturbed_rows_are_the_expert(quick):
     assert np.all(zero["expert_nash_gap"] > 0.1)
 
 
+@pytest.mark.slow
 def test_best_responses_match_the_library(quick):
     """tag.gaps_and_shifts (one best-response solve) == jm.nash_gap and jm.best_response_shift."""
     config, _, table = quick
@@ -121,6 +127,7 @@ def test_best_responses_match_the_library(quick):
     np.testing.assert_allclose(shifts, reference, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bc_error_grows_with_the_noise(quick):
     config, _, table = quick
     for group in _groups(config, table):
@@ -138,6 +145,7 @@ def test_bc_error_grows_with_the_noise(quick):
     assert np.max(np.abs(table["eps_bc_estimate"] - table["eps_bc"])) < 0.1
 
 
+@pytest.mark.slow
 def test_envelopes_are_monotone_cumulative_maxima(quick):
     config, _, table = quick
     for tau in config.temperatures:
@@ -166,6 +174,7 @@ def test_envelopes_are_monotone_cumulative_maxima(quick):
     assert np.isnan(tag_exp.pooled_envelope([0.1, 0.2], [1.0, 2.0], 0.05)[0])  # none qualifies
 
 
+@pytest.mark.slow
 def test_lemma4_columns_scale_with_the_rewards(quick):
     config, _, table = quick
     # Tag's rewards: the tagger pays 0.1 a step, an off-grid move 0.1 more: r_max = 0.2.
@@ -186,6 +195,7 @@ def test_lemma4_columns_scale_with_the_rewards(quick):
     assert np.all(table["lemma4_bound"] >= ceiling) and np.all(table["nash_gap"] <= ceiling)
 
 
+@pytest.mark.slow
 def test_certified_soft_delta_brackets_the_envelope(quick):
     config, _, table = quick
     upper, lower = table["soft_delta_upper"], table["soft_delta_envelope"]
@@ -196,6 +206,7 @@ def test_certified_soft_delta_brackets_the_envelope(quick):
     np.testing.assert_allclose(upper[zero], table["soft_br_shift"][zero], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_findings_kinds_and_counts(quick):
     config, _, table = quick
     found = tag_exp.findings(config, table)
@@ -226,6 +237,7 @@ def _break(table, **columns):
     return out
 
 
+@pytest.mark.slow
 def test_held_out_findings_fail_on_violations(quick):
     config, _, table = quick
     odd = table["seed"] % 2 == 1
@@ -249,6 +261,7 @@ def test_held_out_findings_fail_on_violations(quick):
     assert "Lemma 4 FAILED on" in summary and "it FAILED on" in summary
 
 
+@pytest.mark.slow
 def test_held_out_finding_fails_with_a_wrong_reward_bound(quick):
     """A genuine failure: rewards 10x larger than the bound is told (r_max = 0.02), delta 0."""
     config, _, table = quick
@@ -263,6 +276,7 @@ def test_held_out_finding_fails_with_a_wrong_reward_bound(quick):
     assert found[0].checked > 0 and found[0].violations > 0
 
 
+@pytest.mark.slow
 def test_certified_findings_fail_with_a_too_small_delta(quick):
     config, _, table = quick
     # A genuine failure: the certified bound replaced by delta(0) (the expert's own shift, what
@@ -289,6 +303,7 @@ def test_certified_findings_fail_with_a_too_small_delta(quick):
     assert found[5].checked > 0 and found[5].violations > 0
 
 
+@pytest.mark.slow
 def test_bc_rows(quick):
     config, _, table = quick
     bc = results.select(table, learner=tag_exp.BC)
@@ -300,6 +315,7 @@ def test_bc_rows(quick):
     assert np.all(bc["nash_gap"] >= -1e-5)
 
 
+@pytest.mark.slow
 def test_same_seeds_same_numbers(quick, tmp_path):
     config, out, _ = quick
     runner.run(tag_exp.EXPERIMENT, config, tmp_path, progress=False)

@@ -1,7 +1,9 @@
 """The built-in experiments: their numbers, against the paper and against themselves.
 
 The quick configurations are the ones ``jaxmail reproduce --quick`` uses (tests/test_cli.py), so
-in a full session the compilations are shared; alone, this file compiles them once.
+in a full session the compilations are shared; alone, this file compiles them once. The tests
+that read a quick run (or learn) are marked slow; the quick suite keeps the closed forms, the
+tolerances, the configuration checks and one end-to-end float64 run of one game.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def test_paper_and_derived_values_at_the_papers_parameters():
     }
 
 
+@pytest.mark.slow
 def test_counterexamples_agree_with_the_closed_forms(counterexample_table):
     config, table = counterexample_table
     hand = results.select(table, learner=cx_exp.PAPER_LEARNER)
@@ -87,6 +90,7 @@ def _broken(table, game, column, value):
     return table
 
 
+@pytest.mark.slow
 def test_counterexample_findings_fail_on_wrong_numbers(counterexample_table):
     config, table = counterexample_table
     # A NashGap off by 1e-3 (relative 6e-5 of 16.667) is outside the float32 value tolerance
@@ -135,6 +139,7 @@ def test_counterexamples_float64_are_exact(tmp_path):
     assert "16.667" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_learned_imitators_match_and_stay_exploitable(tmp_path):
     """Measure matching LEARNS the exploitable matches of Lemma 1 and Theorem 2 (gamma = 0.9),
     started near the hand-made imitators (the labelled second row of the experiment)."""
@@ -177,6 +182,7 @@ def test_counterexamples_config_checks():
 # dse-bound
 
 
+@pytest.mark.slow
 def test_dse_rows_and_bounds(dse_table):
     config, table = dse_table
     per_seed = sum(dse_bound.rows_per_seed(config, s["family"]) for s in dse_bound.settings(config))
@@ -205,6 +211,7 @@ def test_dse_rows_and_bounds(dse_table):
     assert np.all(table["normalised_gap"][ctl] <= 1 + 1e-4)
 
 
+@pytest.mark.slow
 def test_dse_search_reaches_the_target(dse_table):
     """The issue's target: at n = 2, gamma = 0.9, a certified dominant expert and a near-expert
     policy with NashGap/bound >= 0.1 (the family allows up to 1/3)."""
@@ -218,6 +225,7 @@ def test_dse_search_reaches_the_target(dse_table):
     np.testing.assert_allclose(sel["objective"], sel["tightness"], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_dse_more_data_less_error(dse_table):
     config, table = dse_table
     sizes = config.dataset_sizes
@@ -235,6 +243,7 @@ def test_dse_more_data_less_error(dse_table):
         assert np.all(np.diff(medians) < 0)
 
 
+@pytest.mark.slow
 def test_dse_seed_is_independent_of_its_chunk(dse_table):
     config, table = dse_table
     seeds = np.array([7, 3, 11, 0, 5, 1, 2, 4])  # another chunk of chunk_size = 8 seeds
@@ -247,6 +256,7 @@ def test_dse_seed_is_independent_of_its_chunk(dse_table):
                 np.testing.assert_array_equal(columns[name][row], sel[name])
 
 
+@pytest.mark.slow
 def test_dse_findings_follow_the_counts(dse_table):
     config, table = dse_table
     found = dse_bound.findings(config, table)

@@ -37,7 +37,9 @@ def test_discriminator_loss():
     assert np.isfinite(float(loss)) and np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("kind", ["centralised", "decentralised"])
+@pytest.mark.parametrize(
+    "kind", ["centralised", pytest.param("decentralised", marks=pytest.mark.slow)]
+)
 def test_ma_gail_imitates_a_full_support_expert(kind):
     game, expert = _full_support()
     uniform = jm.uniform_policy(game)
@@ -57,6 +59,7 @@ def test_ma_gail_imitates_a_full_support_expert(kind):
     assert abs(float(losses[-1, 0]) - LOG4) < 0.01
 
 
+@pytest.mark.slow
 def test_zero_sum_mode_on_a_zero_sum_game():
     game = jm.games.zero_sum_game(jax.random.key(3), num_states=3, num_actions=2, discount=GAMMA)
     expert = jm.random_policy(jax.random.key(4), game)
@@ -74,6 +77,7 @@ def test_zero_sum_mode_on_a_zero_sum_game():
     assert 0.0 <= float(losses[-1, 1]) <= 0.01 * np.log(2) / (1 - GAMMA) + 1e-5
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_and_entropy_equals_a_python_loop():
     game, expert = _full_support()
     keys = jax.random.split(jax.random.key(8), 2)
@@ -90,6 +94,7 @@ def test_vmap_over_keys_and_entropy_equals_a_python_loop():
         np.testing.assert_allclose(batched_losses[b], losses, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_dataset_target():
     game, expert = _full_support()
     data = jm.data.sample_demonstrations(

@@ -98,6 +98,7 @@ def test_vmap_over_keys_and_discounts_equals_a_loop():
     np.testing.assert_array_equal(by_gamma.transition[0], by_gamma.transition[2])
 
 
+@pytest.mark.slow
 def test_issue_example_batch_of_three_player_games_under_jit():
     keys = jax.random.split(jax.random.key(2), 4)
 
@@ -128,6 +129,7 @@ def test_branching_limits_the_support():
     assert len({tuple(np.flatnonzero(row)) for row in game.transition.reshape(-1, S)}) > 1
 
 
+@pytest.mark.slow
 def test_branching_concentration_and_dirichlet_initial_on_the_controller_family():
     # The options pass through the dominant families too (one compilation for all three).
     c = games.single_controller_dominant_game(
@@ -268,6 +270,7 @@ def test_controller_family_has_action_dependent_transitions():
     assert np.abs(R[0, :, :, 0] - R[0, :, :, 1]).max() > 0.0  # player 0 feels the controller
 
 
+@pytest.mark.slow
 def test_controller_family_vmaps_over_keys_and_discounts():
     # vmap over (key, discount) pairs equals a loop. The controller plans (an MDP solution),
     # unlike the myopic argmax experts: for some keys its policy changes between gamma = 0 and
@@ -390,7 +393,9 @@ EPS32 = float(np.finfo(np.float32).eps)
     "family, options",
     [
         ("random", {}),
-        ("random", {"branching": 2, "initial": "dirichlet"}),  # top-k support, Dirichlet mu0
+        pytest.param(  # top-k support, Dirichlet mu0 (its own compilation: in the full suite)
+            "random", {"branching": 2, "initial": "dirichlet"}, marks=pytest.mark.slow
+        ),
         pytest.param(  # the gamma sampler compiles for tens of seconds on a loaded CPU
             "random", {"concentration": 0.2}, marks=pytest.mark.slow, id="random-dirichlet0.2"
         ),

@@ -77,6 +77,12 @@ def test_gradient_bc_reaches_the_closed_form_and_regularisers_act(setting):
     counts = jd.action_counts(game, data)
     floor = jm.imitation.bc_loss(tuple(jnp.log(jnp.clip(c, 1e-12)) for c in closed), counts)
     assert float(losses[-1]) < float(floor) + 0.02
+
+
+@pytest.mark.slow
+def test_gradient_bc_regularisers_act(setting):
+    *_, game, data = setting
+    closed = jm.imitation.behavior_cloning(game, data)
     # A strong entropy bonus and label smoothing both pull the clone towards uniform.
     for reg in (dict(entropy=5.0), dict(label_smoothing=1.0), dict(l2=10.0)):
         smooth = jm.imitation.behavior_cloning(game, data, method="gradient", steps=300, **reg)
@@ -117,6 +123,7 @@ def test_bc_loss_against_numpy():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bc_error_shrinks_with_data_and_vmap_equals_a_loop(setting):
     *_, policy, game, _ = setting
     sizes = jnp.array([10, 100, 1000])
@@ -139,6 +146,7 @@ def test_bc_error_shrinks_with_data_and_vmap_equals_a_loop(setting):
     assert mean[1] < mean[0] / 2 and mean[2] < mean[1] / 2, mean
 
 
+@pytest.mark.slow
 def test_bc_recovers_the_expert_and_its_nash_gap(x64):
     # Any full-support demonstrator will do: the claim is continuity of BC and of NashGap.
     P, R, mu0, expert = instance(2, 4, (2, 2), 0.6)
@@ -158,6 +166,7 @@ def test_bc_recovers_the_expert_and_its_nash_gap(x64):
     assert abs(float(gap - gap_expert)) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_actions", [(3, 2), (2, 2, 2)])
 def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions):
     n = len(num_actions)
@@ -234,6 +243,11 @@ def test_estimated_bc_error(setting):
     )
     assert float(none.low) == float(none.high) == float(none.estimate)
 
+
+@pytest.mark.slow
+def test_estimated_bc_error_interval_covers(setting):
+    *_, policy, game, _ = setting
+    imitator = jm.imitation.perturb_policy(jax.random.key(1), policy, 0.4)
     # Coverage: over 40 independent datasets of geometric-length expert episodes, the nominal 95%
     # interval must cover the exact eps_BC at least 32 times (Pr(fewer) < 1e-3 for a true 95%).
     exact = jm.bc_error(game, imitator, policy)

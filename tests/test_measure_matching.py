@@ -225,6 +225,7 @@ def test_state_action_kl_matching_recovers_a_full_support_expert():
         assert abs(float(gap_diff)) < 1e-2
 
 
+@pytest.mark.slow
 def test_other_divergences_decrease_the_objective():
     game, expert = _full_support()
     # Observed after 1000 steps: JS 0.126 -> ~0, chi2 0.86 -> 7e-13, both with eps_BC < 1e-6.
@@ -241,6 +242,7 @@ def test_other_divergences_decrease_the_objective():
 # Transformations, datasets, gradients.
 
 
+@pytest.mark.slow
 def test_vmap_over_entropy_equals_a_python_loop():
     game, expert = _full_support()
     weights = jnp.array([0.0, 0.1])
@@ -277,6 +279,7 @@ def test_loss_gradients_are_finite_with_zeros_in_the_target():
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
+@pytest.mark.slow
 def test_a_dataset_target():
     game, expert = _full_support()
     data = jm.data.sample_demonstrations(

@@ -217,9 +217,11 @@ def test_state_counts_match_tree_walk(name):
     [
         (REPEATED_PD, "history", (0, 1)),
         (OSHI_ZUMO, "history", (0,)),
-        (OSHI_ZUMO, "string", (0, 1)),
+        # Each game is its own shape (a compilation, 3-4 s): the quick suite keeps three, one
+        # per state key; test_string_key_merges_exactly also checks the string key.
+        pytest.param(OSHI_ZUMO, "string", (0, 1), marks=pytest.mark.slow),
         (GOOFSPIEL, "string", (0, 1)),
-        (NIM, "history", (0, 1)),
+        pytest.param(NIM, "history", (0, 1), marks=pytest.mark.slow),
     ],
 )
 def test_multistep_nash_conv_matches_openspiel_exactly(x64, name, state_key, seeds):

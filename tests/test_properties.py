@@ -8,7 +8,8 @@ Each test draws ONE defect (or none) into otherwise valid input and checks:
   kernels agree with ``tests/reference.py`` (NumPy float64 loops) within the float64 bounds of
   ``helpers.value_atol``.
 
-Examples are derandomized (the same on every run). Shapes are tiny and few (the numerical test
+Examples are derandomized (the same on every run): 40 per property under ``--runslow``, 10 in
+the quick suite. Shapes are tiny and few (the numerical test
 uses one fixed shape), so each kernel compiles once and the file stays within ~30 s on an idle
 2-core machine.
 """
@@ -28,8 +29,11 @@ import jaxmail as jm
 from jaxmail import data as jd
 
 FIELDS = ("transition", "reward", "initial", "discount")
+# 40 examples per property in the full suite (``pytest --runslow``, which loads the
+# "jaxmail-slow" profile of tests/conftest.py before this module is imported), 10 in the quick one.
+FULL = settings.get_current_profile_name() == "jaxmail-slow"
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=40 if FULL else 10,
     deadline=None,
     derandomize=True,  # the same examples on every run: no unseeded randomness in the suite
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -370,7 +374,7 @@ def test_a_damaged_file_loads_right_or_raises_naming_it(saved, data, tmp_path_fa
 # ---------------------------------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=25 if FULL else 10)
 @given(data=st.data())
 def test_nash_gap_and_evaluate_match_the_oracle(data):
     S, acts = 2, (2, 2)  # one shape: one compilation of each kernel

@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -14,6 +16,7 @@ def test_readme_has_an_api_tour():
     assert _python_blocks(), "README.md lost its python code blocks"
 
 
+@pytest.mark.slow
 def test_readme_python_blocks_run():
     namespace: dict = {}
     for block in _python_blocks():
@@ -33,7 +36,9 @@ def test_readme_python_blocks_run():
 
 
 def test_readme_test_command_is_ci_command():
-    """.ci/run must run exactly the test command the README shows (the block ending in pytest)."""
+    """.ci/run must run exactly the test command the README shows (the block ending in pytest),
+    and that command must be the full suite (``--runslow``, tests/conftest.py), not the quick
+    one."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     tests = [b.splitlines() for b in blocks if b.strip().splitlines()[-1].startswith("pytest")]
     assert tests, "README.md shows no test command (a bash block ending in pytest)"
@@ -42,6 +47,15 @@ def test_readme_test_command_is_ci_command():
     assert re.search(rf"^\s*{re.escape(test_command)}\s*$", ci, flags=re.M), (
         f"README test command {test_command!r} not found as a line of .ci/run"
     )
+    ci_tests = [line.strip() for line in ci.splitlines() if line.strip().startswith("pytest")]
+    assert ci_tests == [test_command], f".ci/run runs other test commands too: {ci_tests}"
+    assert "--runslow" in test_command.split(), (
+        f"CI's test command {test_command!r} skips the slow tests (it needs --runslow)"
+    )
+    # The README names both suites: the quick `pytest` and CI's full one.
+    text = README.read_text()
+    assert "`pytest` alone is the quick suite" in text
+    assert f"`{test_command}` is the full suite and exactly the command CI runs" in text
 
 
 def test_readme_first_command_is_the_main_job():

@@ -127,7 +127,9 @@ def _gaps_and_errors(game, expert, key):
     return jax.vmap(one)(WEIGHTS)
 
 
-@pytest.mark.parametrize("num_actions", [(3, 3), (2, 2, 2)], ids=["n2", "n3"])
+@pytest.mark.parametrize(
+    "num_actions", [(3, 3), pytest.param((2, 2, 2), marks=pytest.mark.slow)], ids=["n2", "n3"]
+)
 def test_lemma3_holds_on_dominant_strategy_games(num_actions):
     n = len(num_actions)
     for seed in range(3):
@@ -256,6 +258,7 @@ def _strict_dominant_game(num_actions, seed):
     return game, expert
 
 
+@pytest.mark.slow
 def test_adversarial_delta_is_zero_for_a_strictly_dominant_expert():
     game, expert = _strict_dominant_game((2, 2, 2), seed=1)
     est = _delta(game, expert, 0.3, 1, num_random=8)
