@@ -50,12 +50,19 @@ def pytest_configure(config):
     settings.load_profile("jaxmail-slow" if config.getoption("--runslow") else "jaxmail")
 
 
+# Module fixtures that run a whole experiment (``--quick``) or ``jaxmail reproduce``: every test
+# that uses one is slow (one fixture costs a full experiment's compilation).
+SLOW_FIXTURES = frozenset({"quick_run", "quick", "reproduced"})
+
+
 def pytest_collection_modifyitems(config, items):
     """Marks the notebooks slow (each re-runs batched experiments that the test modules check
-    piece by piece); deselects the slow tests unless ``--runslow`` or an explicit ``-m``
-    expression is given."""
+    piece by piece) and every test that uses one of :data:`SLOW_FIXTURES`; deselects the slow
+    tests unless ``--runslow`` or an explicit ``-m`` expression is given."""
     for item in items:
         if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+        elif SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     if config.getoption("--runslow") or config.getoption("markexpr"):
         return
