@@ -608,8 +608,10 @@ def nash_gap(
     Args:
       game: one game.
       policy: ``n`` arrays ``[S, A_i]``.
-      method, tol, max_iters: the best-response solver (see :func:`solve_mdp`; the default
-        ``tol`` is taken on the centred rewards).
+      method: the best-response solver's method (see :func:`solve_mdp`).
+      tol: the best-response solver's tolerance (see :func:`solve_mdp`); the default is taken
+        on the centred rewards.
+      max_iters: the best-response solver's cap on steps (see :func:`solve_mdp`).
 
     Returns:
       A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,

@@ -67,3 +67,13 @@ def test_readme_first_command_is_the_main_job():
 def test_readme_figures_exist():
     for path in re.findall(r"!\[[^]]*\]\(([^)]+)\)", README.read_text()):
         assert (README.parent / path).is_file(), f"README embeds a missing figure {path}"
+
+
+def test_ci_builds_the_docs_as_the_readme_shows():
+    """The docs build (strict: warnings fail) runs in CI with the README's exact commands."""
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    text = README.read_text()
+    for line in ('pip install -e ".[docs]"', "mkdocs build --strict"):
+        assert line in [c.strip() for c in ci], f".ci/run lacks {line!r}"
+        assert f"\n{line}\n" in text, f"README.md does not show {line!r}"
+    assert (README.parent / "mkdocs.yml").exists()
