@@ -5,11 +5,15 @@ any test starts JAX's CPU backend; the suite must never hang (pytest-timeout als
 into a failure, see pyproject.toml).
 """
 
+import os
+
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
 import jaxmail  # noqa: F401  (before any JAX computation; importing jax alone starts nothing)
+
+os.environ.setdefault("JAXMAIL_COMPILE_CACHE", "off")  # the CLI's cache: never ~/.cache in tests
 
 settings.register_profile(
     "jaxmail",
