@@ -43,6 +43,12 @@ import subprocess
 import sys
 import tempfile
 
+# This checkout's jaxmail, here and in the child processes (python benchmarks/reproduce.py puts
+# benchmarks/, not the repository root, on sys.path).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+
 _CHILD = r"""
 import json, os, sys, time
 import numpy as np
@@ -107,7 +113,7 @@ print(json.dumps({"wall": wall, "cpu": cpu, "rows": info["rows"], **events,
 
 
 def _run_child(name: str, quick: bool, cache: str, out: str) -> dict:
-    env = dict(os.environ)
+    env = dict(_ENV)
     for key in ("JAXMAIL_COMPILE_CACHE", "JAX_COMPILATION_CACHE_DIR"):
         env.pop(key, None)
     proc = subprocess.run(
@@ -186,7 +192,7 @@ def _device_table(batch: int, repeats: int, quick: bool) -> None:
     print("| devices | setting | compile + first run s | run s | seeds/s |")
     print("|---|---|---|---|---|")
     for count in (1, 4):
-        env = dict(os.environ)
+        env = dict(_ENV)
         flags = env.get("XLA_FLAGS", "")
         env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
         out = subprocess.run(

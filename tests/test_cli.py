@@ -336,14 +336,16 @@ def test_compile_cache_serves_a_second_process(tmp_path):
     """Cold run: programs are written to the cache. Warm run (a new process, the directory from
     JAXMAIL_COMPILE_CACHE): every program is read back (hits, no new entry). ``off`` and
     ``--no-compile-cache`` (the latter even against JAX's own JAX_COMPILATION_CACHE_DIR) read
-    and write nothing. results.csv is byte-identical in all four."""
+    and write nothing. An unusable directory: one warning line, and the run completes without a
+    cache. results.csv is byte-identical in all five."""
     cache = tmp_path / "cache"
     err = _finish(_tiny_run(tmp_path / "cold", "--compile-cache", str(cache), env=_cache_env()))
     written = _entries(cache)
     assert written, "the cold run wrote no cache entry"
     assert _HIT not in err
     xdg = tmp_path / "xdg"
-    runs = {  # three processes at once (2 cores): the wall time of one
+    (tmp_path / "file").write_text("")
+    runs = {  # four processes at once
         "warm": _tiny_run(tmp_path / "warm", env=_cache_env(JAXMAIL_COMPILE_CACHE=str(cache))),
         "off": _tiny_run(
             tmp_path / "off", env=_cache_env(JAXMAIL_COMPILE_CACHE="off", XDG_CACHE_HOME=str(xdg))
@@ -353,10 +355,16 @@ def test_compile_cache_serves_a_second_process(tmp_path):
             "--no-compile-cache",
             env=_cache_env(JAX_COMPILATION_CACHE_DIR=str(cache)),
         ),
+        "unusable": _tiny_run(
+            tmp_path / "unusable", "--compile-cache", str(tmp_path / "file"), env=_cache_env()
+        ),
     }
     errs = {name: _finish(proc) for name, proc in runs.items()}
     assert _HIT in errs["warm"]
-    assert _HIT not in errs["off"] and _HIT not in errs["flag"]
+    assert all(_HIT not in errs[name] for name in ("off", "flag", "unusable"))
+    said = [line for line in errs["unusable"].splitlines() if line.startswith("jaxmail:")]
+    assert len(said) == 1, errs["unusable"]
+    assert said[0].startswith(f"jaxmail: warning: compilation cache '{tmp_path / 'file'}'")
     assert _entries(cache) == written  # the warm run compiled nothing new, the others wrote none
     assert not (xdg / "jaxmail").exists()  # "off": the default directory was not even made
     cold = (tmp_path / "cold" / "results.csv").read_bytes()
@@ -453,15 +461,3 @@ def test_unusable_compile_cache_warns_once(tmp_path, capsys, case):
     assert err.startswith(f"jaxmail: warning: compilation cache {path!r} is unusable (")
     assert err.count("\n") == 1
     assert jax.config.jax_compilation_cache_dir == before  # no cache: nothing changed
-
-
-def test_unusable_compile_cache_does_not_stop_the_run(tmp_path):
-    """An unusable cache directory: one warning line, then the run completes (exit 0)."""
-    env = _cache_env()
-    del env["JAX_LOG_COMPILES"]
-    (tmp_path / "file").write_text("")
-    proc = _tiny_run(tmp_path / "out", "--compile-cache", str(tmp_path / "file"), env=env)
-    err = _finish(proc)
-    warnings = [line for line in err.splitlines() if "compilation cache" in line]
-    assert len(warnings) == 1 and warnings[0].startswith("jaxmail: warning:"), err
-    assert (tmp_path / "out" / "results.csv").exists()
