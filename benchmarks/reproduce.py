@@ -11,10 +11,13 @@ Three markdown tables.
    distinct program and shape, jit'd or eager, counted from JAX's monitoring event
    ``/jax/core/compile/backend_compile_duration``), ``compile s`` (tracing, lowering and XLA
    backend compilation, summed from JAX's events ``/jax/core/compile/*_duration``; warm: the
-   backend part is the cache read), ``run s`` (the cold run's ``wall - compile``: running the
-   programs, Python, files, figures), ``wall s`` and ``CPU s`` (the run itself, after imports;
-   CPU is user + system of all threads), ``hits`` (programs read from the cache by the warm run)
-   and ``same`` (the two runs' ``results.csv`` are byte-identical).
+   backend part is the cache read), ``trace s warm`` (the part of the warm compile time spent
+   tracing and lowering, which the cache cannot save), ``run s`` (the cold run's
+   ``wall - compile``: running the programs, Python, files, figures), ``wall s`` and ``CPU s``
+   (the run itself, after imports; CPU is user + system of all threads), ``hits`` (programs
+   read from the cache by the warm run) and ``same`` (the two runs' ``results.csv`` are
+   byte-identical). Wall and compile seconds are wall-clock, so they grow with the machine's
+   load; CPU seconds much less.
 2. Per experiment, the programs whose cold compilation cost most: name (``jit(...)`` of the
    function JAX compiled), how many shapes of it were compiled, and their total compile seconds
    (tracing + lowering + backend).
@@ -96,6 +99,8 @@ def on_duration(event, duration, **kwargs):
             program[0] += 1
             events["programs"] += 1
             events["backend"] += duration
+        else:
+            events["trace"] += duration
 
 def on_event(event, **kwargs):
     if event == "/jax/compilation_cache/cache_hits":
@@ -143,10 +148,10 @@ def _experiment_table(quick: bool, only: str, top: int) -> None:
     print(f"## `jaxmail reproduce{flag}`, per experiment, cold and warm compilation cache\n")
     print(f"load average at the start: {os.getloadavg()[0]:.1f}\n")
     print(
-        "| experiment | programs | compile s cold | compile s warm | run s | wall s cold | "
-        "wall s warm | CPU s cold | CPU s warm | hits | same | rows |"
+        "| experiment | programs | compile s cold | compile s warm | trace s warm | run s | "
+        "wall s cold | wall s warm | CPU s cold | CPU s warm | hits | same | rows |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     total = collections.Counter()
     slowest = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,13 +163,14 @@ def _experiment_table(quick: bool, only: str, top: int) -> None:
             cold, warm = runs["cold"], runs["warm"]
             same = _same_results(os.path.join(tmp, name, "cold"), os.path.join(tmp, name, "warm"))
             for kind, r in runs.items():
-                for key in ("wall", "cpu", "compile"):
+                for key in ("wall", "cpu", "compile", "trace"):
                     total[f"{key} {kind}"] += r.get(key, 0.0)
             total["programs"] += cold.get("programs", 0)
             total["hits"] += warm.get("hits", 0)
             print(
                 f"| {name} | {cold.get('programs', 0)} | {cold.get('compile', 0.0):.1f} | "
-                f"{warm.get('compile', 0.0):.1f} | {cold['wall'] - cold.get('compile', 0.0):.1f} | "
+                f"{warm.get('compile', 0.0):.1f} | {warm.get('trace', 0.0):.1f} | "
+                f"{cold['wall'] - cold.get('compile', 0.0):.1f} | "
                 f"{cold['wall']:.1f} | {warm['wall']:.1f} | {cold['cpu']:.1f} | "
                 f"{warm['cpu']:.1f} | {warm.get('hits', 0)} | {'yes' if same else 'NO'} | "
                 f"{cold['rows']} |",
@@ -174,6 +180,7 @@ def _experiment_table(quick: bool, only: str, top: int) -> None:
     t = total
     print(
         f"| **all** | {t['programs']} | {t['compile cold']:.1f} | {t['compile warm']:.1f} | "
+        f"{t['trace warm']:.1f} | "
         f"{t['wall cold'] - t['compile cold']:.1f} | {t['wall cold']:.1f} | {t['wall warm']:.1f} | "
         f"{t['cpu cold']:.1f} | {t['cpu warm']:.1f} | {t['hits']} | | |\n"
     )
