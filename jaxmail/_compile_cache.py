@@ -22,9 +22,10 @@ Where (first match wins):
 4. The default: ``$XDG_CACHE_HOME/jaxmail/xla`` (``~/.cache/jaxmail/xla`` when
    ``XDG_CACHE_HOME`` is unset or not absolute).
 
-jaxmail writes every program to the cache, however short its compilation
+jaxmail has every program written to the cache, however short its compilation
 (``jax_persistent_cache_min_compile_time_secs = 0``; JAX's default, 1 s, would skip most of
-jaxmail's kernels), unless the user set that threshold in the environment. A directory that
+jaxmail's kernels), unless the user set that threshold in the environment; JAX itself skips
+programs with host callbacks (``jax.debug.print``, checked mode). A directory that
 cannot be created or written gives one warning line on stderr, and the run continues without a
 cache. The cache is never pruned by jaxmail; delete the directory to reclaim its space.
 """
