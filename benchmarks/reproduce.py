@@ -1,15 +1,27 @@
-"""``jaxmail reproduce`` timed per experiment, and the dse-bound pipeline over 1 and 4 devices.
+"""``jaxmail reproduce`` timed per experiment, cold and warm, and the dse-bound pipeline over
+1 and 4 devices.
 
-Two markdown tables.
+Three markdown tables.
 
 1. Every registered experiment run by :func:`jaxmail.experiments.run` (what ``jaxmail reproduce``
-   does) into a temporary directory, at its default sizes (``--quick``: its quick sizes).
-   Columns: ``wall s`` (the whole run: computing, files, summary and figures), ``compile s`` (XLA
-   backend compilation plus tracing and lowering, summed from JAX's own monitoring events
-   ``/jax/core/compile/*_duration``, so programs compiled inside ``jit``, ``vmap``-of-``scan`` and
-   eager calls all count), ``rest s`` (``wall - compile``: running the compiled programs, plus
-   Python, files and plots), ``rows`` (of ``results.csv``).
-2. The ``dse-bound`` pipeline (its per-seed function through
+   does), at its default sizes (``--quick``: its quick sizes), each in TWO fresh child
+   processes that share a persistent compilation cache (:mod:`jaxmail._compile_cache`, as the
+   command turns it on): ``cold`` starts from an empty cache, ``warm`` is the second run, which
+   reads every program back. Columns: ``programs`` (XLA compilations of the cold run: one per
+   distinct program and shape, jit'd or eager, counted from JAX's monitoring event
+   ``/jax/core/compile/backend_compile_duration``), ``compile s`` (tracing, lowering and XLA
+   backend compilation, summed from JAX's events ``/jax/core/compile/*_duration``; warm: the
+   backend part is the cache read), ``trace s warm`` (the part of the warm compile time spent
+   tracing and lowering, which the cache cannot save), ``run s`` (the cold run's
+   ``wall - compile``: running the programs, Python, files, figures), ``wall s`` and ``CPU s``
+   (the run itself, after imports; CPU is user + system of all threads), ``hits`` (programs
+   read from the cache by the warm run) and ``same`` (the two runs' ``results.csv`` are
+   byte-identical). Wall and compile seconds are wall-clock, so they grow with the machine's
+   load; CPU seconds much less.
+2. Per experiment, the programs whose cold compilation cost most: name (``jit(...)`` of the
+   function JAX compiled), how many shapes of it were compiled, and their total compile seconds
+   (tracing + lowering + backend).
+3. The ``dse-bound`` pipeline (its per-seed function through
    :func:`jaxmail.experiments.map_seeds`) on 1 and on 4 forced host devices
    (``XLA_FLAGS=--xla_force_host_platform_device_count=4``), each in a child process: compile
    once, then the median of ``--repeats`` runs of a ``--batch``-seed chunk. On a 2-core CPU, four
@@ -18,20 +30,27 @@ Two markdown tables.
 
 Usage::
 
+    python benchmarks/reproduce.py --quick --skip-devices   # quick sizes, tables 1 and 2
     python benchmarks/reproduce.py            # default sizes (several minutes on 2 CPU cores)
-    python benchmarks/reproduce.py --quick    # quick sizes
-    python benchmarks/reproduce.py --skip-devices / --only-devices
+    python benchmarks/reproduce.py --only tag,dse-bound --skip-devices
+    python benchmarks/reproduce.py --only-devices
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
+
+# This checkout's jaxmail, here and in the child processes (python benchmarks/reproduce.py puts
+# benchmarks/, not the repository root, on sys.path).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
 
 _CHILD = r"""
 import json, os, sys, time
@@ -59,41 +78,120 @@ print(json.dumps({"devices": jax.device_count(), "setting": setting, "first": fi
 """
 
 
-def _experiment_table(quick: bool, only: str) -> None:
-    import jax
+_EXPERIMENT_CHILD = r"""
+import collections, json, os, sys, time
+import jaxmail  # the XLA guard, before any JAX computation
+import jax
+from jaxmail import _compile_cache, experiments
 
-    import jaxmail  # noqa: F401  (the XLA guard, before any JAX computation)
+name, quick, cache, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+status = _compile_cache.configure(cache)
+assert status.state == "on", status
+events = collections.Counter()
+programs = collections.defaultdict(lambda: [0, 0.0])  # fun_name -> [compilations, seconds]
+
+def on_duration(event, duration, **kwargs):
+    if event.startswith("/jax/core/compile/") and event.endswith("_duration"):
+        events["compile"] += duration
+        program = programs[kwargs.get("fun_name", "?")]
+        program[1] += duration
+        if event == "/jax/core/compile/backend_compile_duration":
+            program[0] += 1
+            events["programs"] += 1
+            events["backend"] += duration
+        else:
+            events["trace"] += duration
+
+def on_event(event, **kwargs):
+    if event == "/jax/compilation_cache/cache_hits":
+        events["hits"] += 1
+
+jax.monitoring.register_event_duration_secs_listener(on_duration)
+jax.monitoring.register_event_listener(on_event)
+exp = experiments.get(name)
+cpu, wall = time.process_time(), time.perf_counter()
+info = experiments.run(exp, exp.default_config(quick=quick), out, progress=False)
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+print(json.dumps({"wall": wall, "cpu": cpu, "rows": info["rows"], **events,
+                  "by_program": programs}))
+"""
+
+
+def _run_child(name: str, quick: bool, cache: str, out: str) -> dict:
+    env = dict(_ENV)
+    for key in ("JAXMAIL_COMPILE_CACHE", "JAX_COMPILATION_CACHE_DIR"):
+        env.pop(key, None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXPERIMENT_CHILD, name, "1" if quick else "0", cache, out],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"{name}: the child process failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _same_results(a: str, b: str) -> bool:
+    with (
+        open(os.path.join(a, "results.csv"), "rb") as fa,
+        open(os.path.join(b, "results.csv"), "rb") as fb,
+    ):
+        return fa.read() == fb.read()
+
+
+def _experiment_table(quick: bool, only: str, top: int) -> None:
     from jaxmail import experiments
 
-    compile_seconds = [0.0]
-
-    def listener(event, duration, **kwargs):
-        del kwargs
-        if event.startswith("/jax/core/compile/") and event.endswith("_duration"):
-            compile_seconds[0] += duration
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    print(f"## `jaxmail reproduce{' --quick' if quick else ''}`, per experiment\n")
-    print("| experiment | wall s | compile s | rest s | rows |")
-    print("|---|---|---|---|---|")
-    total = [0.0, 0.0]
+    names = [n for n in experiments.EXPERIMENTS if not only or n in only.split(",")]
+    flag = " --quick" if quick else ""
+    print(f"## `jaxmail reproduce{flag}`, per experiment, cold and warm compilation cache\n")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}\n")
+    print(
+        "| experiment | programs | compile s cold | compile s warm | trace s warm | run s | "
+        "wall s cold | wall s warm | CPU s cold | CPU s warm | hits | same | rows |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    total = collections.Counter()
+    slowest = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, exp in experiments.EXPERIMENTS.items():
-            if only and name not in only.split(","):
-                continue
-            config = exp.default_config(quick=quick)
-            compile_seconds[0] = 0.0
-            start = time.perf_counter()
-            info = experiments.run(exp, config, os.path.join(tmp, name), progress=False)
-            wall = time.perf_counter() - start
-            total[0] += wall
-            total[1] += compile_seconds[0]
+        for name in names:
+            cache = os.path.join(tmp, name, "cache")
+            runs = {}
+            for kind in ("cold", "warm"):
+                runs[kind] = _run_child(name, quick, cache, os.path.join(tmp, name, kind))
+            cold, warm = runs["cold"], runs["warm"]
+            same = _same_results(os.path.join(tmp, name, "cold"), os.path.join(tmp, name, "warm"))
+            for kind, r in runs.items():
+                for key in ("wall", "cpu", "compile", "trace"):
+                    total[f"{key} {kind}"] += r.get(key, 0.0)
+            total["programs"] += cold.get("programs", 0)
+            total["hits"] += warm.get("hits", 0)
             print(
-                f"| {name} | {wall:.1f} | {compile_seconds[0]:.1f} | "
-                f"{wall - compile_seconds[0]:.1f} | {info['rows']} |",
+                f"| {name} | {cold.get('programs', 0)} | {cold.get('compile', 0.0):.1f} | "
+                f"{warm.get('compile', 0.0):.1f} | {warm.get('trace', 0.0):.1f} | "
+                f"{cold['wall'] - cold.get('compile', 0.0):.1f} | "
+                f"{cold['wall']:.1f} | {warm['wall']:.1f} | {cold['cpu']:.1f} | "
+                f"{warm['cpu']:.1f} | {warm.get('hits', 0)} | {'yes' if same else 'NO'} | "
+                f"{cold['rows']} |",
                 flush=True,
             )
-    print(f"| **all** | {total[0]:.1f} | {total[1]:.1f} | {total[0] - total[1]:.1f} | |\n")
+            slowest[name] = cold["by_program"]
+    t = total
+    print(
+        f"| **all** | {t['programs']} | {t['compile cold']:.1f} | {t['compile warm']:.1f} | "
+        f"{t['trace warm']:.1f} | "
+        f"{t['wall cold'] - t['compile cold']:.1f} | {t['wall cold']:.1f} | {t['wall warm']:.1f} | "
+        f"{t['cpu cold']:.1f} | {t['cpu warm']:.1f} | {t['hits']} | | |\n"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}\n")
+    print(f"## The {top} programs of each experiment that cost most to compile (cold)\n")
+    print("| experiment | program | shapes | compile s |")
+    print("|---|---|---|---|")
+    for name, by_program in slowest.items():
+        for program, (count, seconds) in sorted(by_program.items(), key=lambda kv: -kv[1][1])[:top]:
+            print(f"| {name} | `{program}` | {count} | {seconds:.1f} |")
+    print()
 
 
 def _device_table(batch: int, repeats: int, quick: bool) -> None:
@@ -101,7 +199,7 @@ def _device_table(batch: int, repeats: int, quick: bool) -> None:
     print("| devices | setting | compile + first run s | run s | seeds/s |")
     print("|---|---|---|---|---|")
     for count in (1, 4):
-        env = dict(os.environ)
+        env = dict(_ENV)
         flags = env.get("XLA_FLAGS", "")
         env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
         out = subprocess.run(
@@ -129,9 +227,10 @@ def main() -> None:
     parser.add_argument("--skip-devices", action="store_true")
     parser.add_argument("--only-devices", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated experiments (default: all)")
+    parser.add_argument("--top", type=int, default=5, help="programs listed per experiment")
     args = parser.parse_args()
     if not args.only_devices:
-        _experiment_table(args.quick, args.only)
+        _experiment_table(args.quick, args.only, args.top)
     if not args.skip_devices:
         _device_table(args.batch, args.repeats, args.quick)
 

@@ -5,7 +5,9 @@
     jaxmail list                                     # the experiments, one line each
     jaxmail run NAME [--seeds N] [--quick] [--out DIR] [--resume] [--dtype float64]
                      [--players N ...] [--set KEY=VALUE ...] [--no-progress]
+                     [--compile-cache DIR | --no-compile-cache]
     jaxmail reproduce [--out DIR] [--quick] [--resume] [--dtype float64] [--no-progress]
+                      [--compile-cache DIR | --no-compile-cache]
 
 ``run`` writes ``DIR`` (default ``results/NAME``): ``config.json``, ``results.csv``,
 ``summary.md``, ``findings.json`` and PNG figures, and ends by printing the findings table;
@@ -14,6 +16,12 @@ one table of every experiment's findings. ``--set key=value`` sets any field of 
 experiment's configuration (lists as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is
 short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process) continues
 with the same command and ``--resume``.
+
+``run`` and ``reproduce`` keep compiled XLA programs in a persistent cache (default
+``$XDG_CACHE_HOME/jaxmail/xla``, i.e. ``~/.cache/jaxmail/xla``), so that a second run skips
+compilation; ``--compile-cache DIR`` or ``JAXMAIL_COMPILE_CACHE=DIR`` chooses the directory,
+``--no-compile-cache`` or ``JAXMAIL_COMPILE_CACHE=off`` turns it off, and JAX's own cache
+settings, when set, are kept (:mod:`jaxmail._compile_cache`).
 
 Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
 an output directory that holds another run, is in use by a running one, or cannot be written);
@@ -136,6 +144,23 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="float64 turns on jax_enable_x64 for the run (default float32)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help=(
+            "keep compiled XLA programs in DIR, so that the next run skips compiling them "
+            "(default: JAX's own cache settings if you set them, e.g. JAX_COMPILATION_CACHE_DIR; "
+            "else $JAXMAIL_COMPILE_CACHE, where 0 or off turns it off; else "
+            "$XDG_CACHE_HOME/jaxmail/xla, i.e. ~/.cache/jaxmail/xla). The results are the same "
+            "with and without the cache"
+        ),
+    )
+    cache.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="no persistent compilation cache for this run (every program is compiled)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -225,6 +250,11 @@ def _main(argv: list[str] | None) -> int:
 
     import jaxmail  # noqa: F401  (its XLA guard goes in before JAX starts a backend)
     from jaxmail import experiments
+
+    if args.command in ("run", "reproduce"):  # before anything is compiled
+        from jaxmail import _compile_cache
+
+        _compile_cache.configure(args.compile_cache, disable=args.no_compile_cache)
 
     if args.command == "list":
         width = max(len(name) for name in experiments.EXPERIMENTS)

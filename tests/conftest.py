@@ -16,11 +16,15 @@ Two suites (README, "Run the tests"):
 default deselection, so ``pytest -m slow`` runs only the slow tests.
 """
 
+import os
+
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
 import jaxmail  # noqa: F401  (before any JAX computation; importing jax alone starts nothing)
+
+os.environ.setdefault("JAXMAIL_COMPILE_CACHE", "off")  # the CLI's cache: never ~/.cache in tests
 
 # Hypothesis: few examples in the quick suite, more under --runslow (pytest_configure picks the
 # profile before any test module is imported, so module-level ``settings(...)`` objects that do

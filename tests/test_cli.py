@@ -287,3 +287,175 @@ def test_ctrl_c_during_the_first_chunk_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "jaxmail: interrupted" in err
     assert not (tmp_path / "summary.md").exists()  # stopped before the end
+
+
+# ----------------------------------------------------------------------------------------------
+# The persistent compilation cache (jaxmail/_compile_cache.py).
+
+# One setting, one seed: the smallest run that compiles a real experiment program.
+_TINY = ("run", "counterexamples", "--quick", "--no-progress")
+_TINY_SET = ("--set", "games=lemma1", "--set", "learners=hand-made")
+_HIT = "Persistent compilation cache hit"  # JAX's log line when JAX_LOG_COMPILES is on
+_MPL_CACHE = os.environ.get("MPLCONFIGDIR") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+    "matplotlib",
+)
+
+
+def _cache_env(**overrides: str) -> dict[str, str]:
+    """This checkout's jaxmail, JAX's compile log on, and no cache setting but ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAXMAIL_", "JAX_"))}
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])
+    env["JAX_LOG_COMPILES"] = "1"
+    env["MPLCONFIGDIR"] = _MPL_CACHE  # matplotlib's font cache stays where it is
+    return {**env, **overrides}
+
+
+def _tiny_run(out, *extra: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmail.cli", *_TINY, *_TINY_SET, "--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return err
+
+
+def _entries(path) -> set[str]:
+    return set(os.listdir(path)) if os.path.isdir(path) else set()
+
+
+def test_compile_cache_serves_a_second_process(tmp_path):
+    """Cold run: programs are written to the cache. Warm run (a new process, the directory from
+    JAXMAIL_COMPILE_CACHE): every program is read back (hits, no new entry).
+    ``--no-compile-cache``, even against JAX's own JAX_COMPILATION_CACHE_DIR, reads and writes
+    nothing (``JAXMAIL_COMPILE_CACHE=off``: test_compile_cache_precedence). An unusable
+    directory: one warning line, and the run completes without a cache. results.csv is
+    byte-identical in all four."""
+    cache = tmp_path / "cache"
+    err = _finish(_tiny_run(tmp_path / "cold", "--compile-cache", str(cache), env=_cache_env()))
+    written = _entries(cache)
+    assert written, "the cold run wrote no cache entry"
+    assert _HIT not in err
+    (tmp_path / "file").write_text("")
+    runs = {  # three processes at once
+        "warm": _tiny_run(tmp_path / "warm", env=_cache_env(JAXMAIL_COMPILE_CACHE=str(cache))),
+        "flag": _tiny_run(
+            tmp_path / "flag",
+            "--no-compile-cache",
+            env=_cache_env(JAX_COMPILATION_CACHE_DIR=str(cache)),
+        ),
+        "unusable": _tiny_run(
+            tmp_path / "unusable", "--compile-cache", str(tmp_path / "file"), env=_cache_env()
+        ),
+    }
+    errs = {name: _finish(proc) for name, proc in runs.items()}
+    assert _HIT in errs["warm"]
+    assert _HIT not in errs["flag"] and _HIT not in errs["unusable"]
+    said = [line for line in errs["unusable"].splitlines() if line.startswith("jaxmail:")]
+    assert len(said) == 1, errs["unusable"]
+    assert said[0].startswith(f"jaxmail: warning: compilation cache '{tmp_path / 'file'}'")
+    assert _entries(cache) == written  # the warm run compiled nothing new, the others wrote none
+    cold = (tmp_path / "cold" / "results.csv").read_bytes()
+    for name in runs:
+        assert (tmp_path / name / "results.csv").read_bytes() == cold, name
+
+
+def test_library_import_leaves_the_cache_off():
+    """Importing jaxmail (and its CLI module) changes none of JAX's cache settings."""
+    code = (
+        "import jaxmail, jaxmail.experiments, jaxmail.cli, jax\n"
+        "print(jax.config.jax_compilation_cache_dir, "
+        "jax.config.jax_persistent_cache_min_compile_time_secs)\n"
+    )
+    env = _cache_env()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["None", "1.0"]  # JAX's defaults
+
+
+@pytest.fixture
+def jax_cache_config():
+    """Restores JAX's cache settings that :func:`_compile_cache.configure` changes."""
+    import jax
+
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_enable_compilation_cache",
+        "jax_persistent_cache_min_compile_time_secs",
+    )
+    saved = {name: getattr(jax.config, name) for name in names}
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
+@pytest.mark.usefixtures("jax_cache_config")
+def test_compile_cache_precedence(tmp_path):
+    """Flag > JAX's own settings > JAXMAIL_COMPILE_CACHE > $XDG_CACHE_HOME/jaxmail/xla."""
+    import jax
+
+    from jaxmail import _compile_cache as cc
+
+    xdg = tmp_path / "xdg"
+    assert cc.default_dir({"XDG_CACHE_HOME": str(xdg)}) == str(xdg / "jaxmail" / "xla")
+    home = os.path.expanduser("~")
+    for env in ({}, {"XDG_CACHE_HOME": "relative/path"}):  # XDG: a relative path is ignored
+        assert cc.default_dir(env) == os.path.join(home, ".cache", "jaxmail", "xla")
+
+    status = cc.configure(environ={"XDG_CACHE_HOME": str(xdg)})
+    assert status == cc.CacheStatus("on", str(xdg / "jaxmail" / "xla"))
+    assert jax.config.jax_compilation_cache_dir == status.path and os.path.isdir(status.path)
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    mine = str(tmp_path / "mine")
+    status = cc.configure(environ={"JAXMAIL_COMPILE_CACHE": mine, cc._JAX_MIN_TIME_ENV: "1.0"})
+    assert status == cc.CacheStatus("on", mine)
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == 1.0  # the user's, kept
+
+    # JAX's own directory (here the one just set, as JAX_COMPILATION_CACHE_DIR would) is kept.
+    for off in ("0", "off", "OFF", "false", "no"):
+        assert cc.configure(environ={"JAXMAIL_COMPILE_CACHE": off}) == cc.CacheStatus("jax", mine)
+    jax.config.update("jax_compilation_cache_dir", None)
+    for off in ("0", "off"):
+        env = {"JAXMAIL_COMPILE_CACHE": off, "XDG_CACHE_HOME": str(tmp_path / "unused")}
+        assert cc.configure(environ=env) == cc.CacheStatus("off", None)
+    assert jax.config.jax_compilation_cache_dir is None
+    assert not (tmp_path / "unused").exists()  # "off": the default directory is not even made
+
+    flag = str(tmp_path / "flag")
+    jax.config.update("jax_compilation_cache_dir", mine)
+    assert cc.configure(flag, environ={}) == cc.CacheStatus("on", flag)  # the flag wins
+    assert cc.configure(disable=True, environ={}) == cc.CacheStatus("off", None)
+    assert not jax.config.jax_enable_compilation_cache
+
+
+@pytest.mark.usefixtures("jax_cache_config")
+@pytest.mark.parametrize("case", ["a file", "system folder"])
+def test_unusable_compile_cache_warns_once(tmp_path, capsys, case):
+    import jax
+
+    from jaxmail import _compile_cache as cc
+
+    (tmp_path / "file").write_text("")
+    path = {"a file": str(tmp_path / "file"), "system folder": "/proc/jaxmail-cache"}[case]
+    if case == "system folder" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc")
+    before = jax.config.jax_compilation_cache_dir
+    status = cc.configure(path, environ={})
+    assert status.state == "unusable" and status.path is None and status.reason
+    err = capsys.readouterr().err
+    assert err.startswith(f"jaxmail: warning: compilation cache {path!r} is unusable (")
+    assert err.count("\n") == 1
+    assert jax.config.jax_compilation_cache_dir == before  # no cache: nothing changed

@@ -535,3 +535,18 @@ def test_unusable_out_dir_is_refused(tmp_path, case):
         runner.check_out_dir(TOY, ToyConfig(), out, resume=False)
     with pytest.raises(runner.ResumeError, match=message[case]):
         runner.run(TOY, ToyConfig(seeds=1), out, progress=False)
+
+
+def test_counterexample_learners_share_their_near_programs():
+    """A measure-matching learner and its ``-near`` variant differ only in a traced start flag,
+    so :func:`map_seeds` (which caches on ``(fn, static)``) compiles one program for both.
+    (``jaxmail run counterexamples`` with both variants: 4 -> 2 compiled per-seed programs, the
+    same results.csv bytes; benchmarks/README.md.)"""
+    from jaxmail.experiments import counterexamples as cx_exp
+
+    programs = cx_exp._PROGRAM_OF
+    assert set(programs) == set(cx_exp.LEARNERS)
+    for name in ("state-matching", "state-action-matching"):
+        (plain, plain_near), (near, near_near) = programs[name], programs[f"{name}-near"]
+        assert plain is near and (plain_near, near_near) == (False, True)
+    assert programs["state-matching"][0] is not programs["state-action-matching"][0]

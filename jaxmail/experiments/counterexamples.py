@@ -70,26 +70,44 @@ HEADLINE_DISCOUNT = 0.9  # the paper's discount; the summary's first table uses 
 Learner = Callable[[jax.Array, cx.Counterexample, Config], tuple[jax.Array, ...]]
 
 
-def _hand_made(key: jax.Array, example: cx.Counterexample, config: Config):
+def _hand_made(key: jax.Array, example: cx.Counterexample, config: Config, near=False):
     """The paper's imitator, as built by :mod:`jaxmail.games.counterexamples`."""
-    del key, config
+    del key, config, near
     return example.learner
 
 
-def _matching(measure: str, *, near: bool) -> Learner:
-    """Measure matching against the expert's EXACT ``measure`` (model-based).
+def _matching_program(measure: str) -> Callable:
+    """Measure matching against the expert's EXACT ``measure`` (model-based), as ONE function
+    of a traced flag ``near`` (``[]`` bool), so that a learner and its ``-near`` variant share
+    one compiled program.
 
-    The start is the uniform policy (``near=False``) or the hand-made learner (``near=True``)
+    The start is the uniform policy (``near`` false) or the hand-made learner (``near`` true)
     mixed with Dirichlet noise (weight ``matching_noise``, drawn from the seed's key), so that
-    seeds differ; then ``matching_steps`` adam steps (``jm.imitation.measure_matching``).
+    seeds differ; then ``matching_steps`` adam steps (``jm.imitation.measure_matching``). The
+    flag picks the start elementwise (``jnp.where``), an exact selection, so each variant's
+    numbers are those of a program built for it alone.
     """
 
-    def learner(key: jax.Array, example: cx.Counterexample, config: Config):
-        base = example.learner if near else jm.uniform_policy(example.game)
+    def learner(key: jax.Array, example: cx.Counterexample, config: Config, near):
+        uniform = jm.uniform_policy(example.game)
+        base = tuple(jnp.where(near, h, u) for h, u in zip(example.learner, uniform))
         start = jm.imitation.perturb_policy(key, base, config.matching_noise)
         return jm.imitation.measure_matching(
             example.game, example.expert, measure=measure, steps=config.matching_steps, init=start
         )
+
+    return learner
+
+
+_PROGRAMS = {"state": _matching_program("state"), "state_action": _matching_program("state_action")}
+
+
+def _matching(measure: str, *, near: bool) -> Learner:
+    """``learner(key, example, config)``: :func:`_matching_program` with ``near`` fixed."""
+    program = _PROGRAMS[measure]
+
+    def learner(key: jax.Array, example: cx.Counterexample, config: Config):
+        return program(key, example, config, near)
 
     return learner
 
@@ -100,6 +118,15 @@ LEARNERS: dict[str, Learner] = {
     "state-action-matching": _matching("state_action", near=False),
     "state-matching-near": _matching("state", near=True),
     "state-action-matching-near": _matching("state_action", near=True),
+}
+# The compiled program of each learner and its start flag: a learner and its ``-near`` variant
+# differ only in the flag, a traced value, so they share one program (one compilation).
+_PROGRAM_OF = {
+    PAPER_LEARNER: (_hand_made, False),
+    "state-matching": (_PROGRAMS["state"], False),
+    "state-action-matching": (_PROGRAMS["state_action"], False),
+    "state-matching-near": (_PROGRAMS["state"], True),
+    "state-action-matching-near": (_PROGRAMS["state_action"], True),
 }
 
 # What each learner knows and where it starts (the summary's tables carry these labels).
@@ -300,14 +327,16 @@ def tolerances(discount, eps: float, reward_bound: float = 1.0) -> dict[str, np.
     }
 
 
-def _measure(key, game, expert, learner, *, learner_name, config):
+def _measure(key, game, expert, learner, near, *, program, config):
     """One seed: the learner's errors, both Nash gaps and player 0's BR shift.
+
+    ``program`` and ``near`` are a learner's entry in :data:`_PROGRAM_OF` (``near`` traced).
 
     The solves of successive metrics are chained with ``_linalg.after`` so that no two LAPACK
     calls of this program are independent (jaxlib 0.10 CPU deadlock, see jaxmail/_linalg.py).
     """
     example = cx.Counterexample(game, expert, learner)
-    policy = LEARNERS[learner_name](key, example, config)
+    policy = program(key, example, config, near)
     out = {}
 
     def chained(pi, dep):
@@ -346,13 +375,15 @@ def run_chunk(
 ) -> dict[str, np.ndarray]:
     game, gamma, learner = setting["game"], setting["discount"], setting["learner"]
     example = _example(game, gamma, config)
+    program, near = _PROGRAM_OF[learner]
     columns = map_seeds(
         _measure,
         keys,
         example.game,
         example.expert,
         example.learner,
-        learner_name=learner,
+        jnp.asarray(near),
+        program=program,
         config=config,
     )
     batch = len(keys)
