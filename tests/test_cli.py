@@ -251,6 +251,7 @@ def test_a_swallowed_ctrl_c_still_exits_130(monkeypatch, tmp_path, capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+@pytest.mark.slow  # a subprocess experiment run (about 36 s CPU)
 def test_ctrl_c_after_one_second_exits_130(tmp_path):
     """SIGINT 1 s after start: the run never completes as if nothing happened (exit 0).
 
@@ -332,6 +333,7 @@ def _entries(path) -> set[str]:
     return set(os.listdir(path)) if os.path.isdir(path) else set()
 
 
+@pytest.mark.slow  # three child processes compile an experiment (about 40 s CPU)
 def test_compile_cache_serves_a_second_process(tmp_path):
     """Cold run: programs are written to the cache. Warm run (a new process, the directory from
     JAXMAIL_COMPILE_CACHE): every program is read back (hits, no new entry).
