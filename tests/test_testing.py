@@ -32,13 +32,17 @@ def bc_learner(key, game, expert):
 
 def test_jaxmail_objects_pass(game):
     testing.assert_game(game)
-    testing.assert_game(jm.games.matching_pennies())
     testing.assert_generator(generator)
+    testing.assert_solver(qre, game)
+    testing.assert_policy(game, jm.uniform_policy(game))
+
+
+@pytest.mark.slow
+def test_more_jaxmail_objects_pass(game):
+    testing.assert_game(jm.games.matching_pennies())
     testing.assert_generator(
         functools.partial(jm.games.zero_sum_game, num_states=S, num_actions=A, discount=GAMMA)
     )
-    testing.assert_solver(qre, game)
-    testing.assert_policy(game, jm.uniform_policy(game))
     testing.assert_learner(bc_learner, game, jm.random_policy(jax.random.key(3), game))
 
 
