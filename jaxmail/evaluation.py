@@ -116,10 +116,12 @@ def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
     return p_pi, r_pi.T, c.reshape(-1)
 
 
-def _evaluate(
+def evaluate_chain(
     game, p_pi, r_pi, *, want_values, want_occupancy, solver, tol, max_iters, offset=None
 ):
-    """Values ``[n, S]`` and occupancy ``[S]`` from one preparation of ``A = I - gamma P_pi``.
+    """Values ``[n, S]`` and occupancy ``[S]`` of a chain from ONE preparation of ``A = I -
+    gamma P_pi`` (the building block of :func:`evaluate` and of the metrics, which pass the
+    chain's matrices from :func:`policy_matrices`).
 
     ``r_pi`` is ``[n, S]``, already centred by ``offset [n]`` if given. The values are solved
     for ``r_pi - c'`` (``c'`` from :func:`reward_offsets`) and shifted back by ``c / (1 -
@@ -190,7 +192,7 @@ def evaluate(
     _linalg.check_solver(solver)
     policy = check_policy(game, policy)
     p_pi, r_pi, c = _centred_policy_matrices(game, policy)
-    values, occupancy, ok = _evaluate(
+    values, occupancy, ok = evaluate_chain(
         game,
         p_pi,
         r_pi,
@@ -216,7 +218,7 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
     _linalg.check_solver(solver)
     policy = check_policy(game, policy)
     p_pi, r_pi, c = _centred_policy_matrices(game, policy)
-    v, _, ok = _evaluate(
+    v, _, ok = evaluate_chain(
         game,
         p_pi,
         r_pi,
@@ -257,7 +259,7 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     """
     _linalg.check_solver(solver)
     p_pi, r_pi = policy_matrices(game, policy)
-    _, d, ok = _evaluate(
+    _, d, ok = evaluate_chain(
         game,
         p_pi,
         r_pi,

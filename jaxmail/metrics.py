@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from jaxmail import _linalg
 from jaxmail._api import kernel
-from jaxmail.evaluation import _evaluate, policy_matrices
+from jaxmail.evaluation import evaluate_chain, policy_matrices
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, joint_policy, policy_distance
 
@@ -29,7 +29,7 @@ def _evaluations(game, policy, expert, *, want_values, want_occupancy):
         p_pi, r_pi = policy_matrices(game, pi)
         if dep is not None:
             p_pi = _linalg.after(p_pi, dep)
-        v, d, _ = _evaluate(
+        v, d, _ = evaluate_chain(
             game,
             p_pi,
             r_pi,
@@ -69,7 +69,7 @@ def bc_error(
     policy = check_policy(game, policy)
     expert = check_policy(game, expert, name="expert")
     p_e, r_e = policy_matrices(game, expert)
-    _, d_e, _ = _evaluate(
+    _, d_e, _ = evaluate_chain(
         game,
         p_e,
         r_e,
