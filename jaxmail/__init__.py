@@ -9,21 +9,6 @@ from jaxmail import _xla_guard
 _xla_guard.install()  # before JAX starts its CPU backend; see jaxmail/_xla_guard.py
 
 from jaxmail import data, equilibria, games, gradients, imitation, theory  # noqa: E402  (jm.games.tag())
-from jaxmail.best_response import (  # noqa: E402
-    BestResponse,
-    InducedMDP,
-    MDPSolution,
-    NashGap,
-    best_response,
-    best_response_set,
-    best_response_shift,
-    best_responses,
-    farthest_best_response,
-    induced_mdp,
-    induced_mdps,
-    nash_gap,
-    solve_mdp,
-)
 from jaxmail.checking import checked  # noqa: E402
 from jaxmail.evaluation import (  # noqa: E402
     Evaluation,
@@ -53,6 +38,21 @@ from jaxmail.policy import (  # noqa: E402
     sample_actions,
     softmax_policy,
     uniform_policy,
+)
+from jaxmail.responses import (  # noqa: E402
+    BestResponse,
+    InducedMDP,
+    MDPSolution,
+    NashGap,
+    best_response,
+    best_response_set,
+    best_response_shift,
+    best_responses,
+    farthest_best_response,
+    induced_mdp,
+    induced_mdps,
+    nash_gap,
+    solve_mdp,
 )
 
 __version__ = "0.1.0"

@@ -70,8 +70,8 @@ from jax import lax
 from jax.scipy.linalg import lu_factor, lu_solve
 
 from jaxmail import _contract, _linalg
-from jaxmail.best_response import NashGap, nash_gap
 from jaxmail.game import MarkovGame
+from jaxmail.responses import NashGap, nash_gap
 
 __all__ = [
     "CAP_REACHED",

@@ -30,10 +30,10 @@ from jax.scipy.special import entr, logsumexp
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_scalar
-from jaxmail.best_response import NashGap, induced_mdps
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy
+from jaxmail.responses import NashGap, induced_mdps
 from jaxmail.tolerances import value_tol
 
 Array = jax.Array

@@ -45,9 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmail import evaluation
-from jaxmail.best_response import NashGap, nash_gap
 from jaxmail.game import MarkovGame, probability_atol
 from jaxmail.policy import uniform_policy
+from jaxmail.responses import NashGap, nash_gap
 
 __all__ = [
     "assert_game",

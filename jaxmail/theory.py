@@ -43,11 +43,11 @@ from jax import lax
 from jaxmail import _linalg
 from jaxmail._api import kernel
 from jaxmail._arrays import is_concrete
-from jaxmail.best_response import METHODS, best_response_shift, induced_mdp, solve_mdp
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, random_policy
 from jaxmail.regularised import soft_best_response_shift
+from jaxmail.responses import METHODS, best_response_shift, induced_mdp, solve_mdp
 
 Array = jax.Array
 

@@ -41,13 +41,13 @@ import optax
 from jax import lax
 
 from jaxmail import _linalg, theory
-from jaxmail.best_response import nash_gap
 from jaxmail.evaluation import expected_values
 from jaxmail.game import MarkovGame
 from jaxmail.games.dominant import ControlledParams, controlled_game, random_controlled_params
 from jaxmail.games.generators import ControlledDominantGame
 from jaxmail.metrics import bc_error
 from jaxmail.policy import check_policy
+from jaxmail.responses import nash_gap
 
 Array = jax.Array
 Policy = tuple[Array, ...]

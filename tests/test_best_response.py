@@ -1,4 +1,4 @@
-"""Induced MDPs, best responses, Nash gaps and best-response sets (jaxmail/best_response.py).
+"""Induced MDPs, best responses, Nash gaps and best-response sets (jaxmail/responses.py).
 
 Checked against the NumPy oracle (brute force over all deterministic policies on tiny games,
 value iteration on larger ones) and against closed forms on one-state games, where every

@@ -1,4 +1,4 @@
-"""Derivatives of ``nash_gap`` (jaxmail/best_response.py: custom JVP, envelope theorem).
+"""Derivatives of ``nash_gap`` (jaxmail/responses.py: custom JVP, envelope theorem).
 
 Where every player's best response is unique, ``V_i^{*, pi_-i} = max_b V_i^{b, pi_-i}`` is
 differentiable with the derivative of ``V_i^{b_i, pi_-i}`` at the maximiser (Danskin), so the gap

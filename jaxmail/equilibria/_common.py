@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxmail import _linalg
-from jaxmail.best_response import NashGap, nash_gap
 from jaxmail.regularised import soft_nash_gap_after
+from jaxmail.responses import NashGap, nash_gap
 
 Array = jax.Array
 Policy = tuple[Array, ...]

@@ -15,13 +15,13 @@ from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_tol
-from jaxmail.best_response import (
+from jaxmail.game import MarkovGame
+from jaxmail.policy import check_player, check_policy
+from jaxmail.responses import (
     default_tol,
     induced_mdp,
     solve_mdp,
 )
-from jaxmail.game import MarkovGame
-from jaxmail.policy import check_player, check_policy
 
 Array = jax.Array
 Policy = tuple[Array, ...]

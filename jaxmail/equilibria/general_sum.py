@@ -16,13 +16,13 @@ from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_scalar, check_tol
-from jaxmail.best_response import (
-    best_responses,
-)
 from jaxmail.equilibria._common import Equilibrium, certified
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, uniform_policy
 from jaxmail.regularised import entropy, log_normalize
+from jaxmail.responses import (
+    best_responses,
+)
 from jaxmail.tolerances import value_tol
 
 Array = jax.Array

@@ -114,13 +114,13 @@ from jax import lax
 
 import jaxmail as jm
 from jaxmail import _linalg, theory
-from jaxmail.best_response import default_set_tol
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.demonstrations import certification, certified_rows, nash_expert
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
+from jaxmail.responses import default_set_tol
 
 FAMILIES = ("general", "general_nash", "zero_sum", "dominant", "lemma2")
 QRE_FAMILIES = ("general", "zero_sum")  # experts: logit QRE at each temperature

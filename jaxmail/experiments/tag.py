@@ -83,12 +83,12 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg, regularised, theory
-from jaxmail.best_response import default_set_tol
 from jaxmail.experiments import results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
+from jaxmail.responses import default_set_tol
 
 PERTURBED = "perturbed"
 BC = "bc"
@@ -238,7 +238,7 @@ def gaps_and_shifts(game, policy, expert, occupancy):
     their compilation): from :func:`jaxmail.best_responses`,
     ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)``, and player ``i``'s shift is
     ``d^E . ||e_a(s) - E_i(.|s)||_1`` with ``a(s)`` the near-optimal action (``Q_i^*(s, a) >=
-    V_i^*(s) - tol``, ``tol`` :func:`jaxmail.best_response.default_set_tol`) of least expert
+    V_i^*(s) - tol``, ``tol`` :func:`jaxmail.responses.default_set_tol`) of least expert
     mass (docs/theory.md §2). ``tests/test_experiment_tag.py`` checks both against the library.
 
     Args:

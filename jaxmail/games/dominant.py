@@ -54,9 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmail.best_response import solve_mdp
 from jaxmail.game import MarkovGame
 from jaxmail.games.generators import ControlledDominantGame
+from jaxmail.responses import solve_mdp
 
 Array = jax.Array
 

@@ -46,8 +46,8 @@ import numpy as np
 from jax import lax
 
 from jaxmail._arrays import default_float_dtype, is_concrete
-from jaxmail.best_response import solve_mdp
 from jaxmail.game import MarkovGame
+from jaxmail.responses import solve_mdp
 
 Array = jax.Array
 
