@@ -153,13 +153,15 @@ def _evaluate(game, logits, entropy):
 
 @jax.jit
 def _losses(game, logits, entropy):
-    values, occupancy = _evaluate(game, logits, entropy)
+    # Held fixed (the surrogate stops their gradient): no linearisation of the solves.
+    values, occupancy = _evaluate(game, lax.stop_gradient(logits), entropy)
     return _surrogate(game, logits, values, occupancy, entropy)
 
 
 @jax.jit
 def _gradients(game, logits, entropy):
-    values, occupancy = _evaluate(game, logits, entropy)
+    # Held fixed (the surrogate stops their gradient): no linearisation of the solves.
+    values, occupancy = _evaluate(game, lax.stop_gradient(logits), entropy)
     grads = jax.grad(lambda th: jnp.sum(_surrogate(game, th, values, occupancy, entropy)))(logits)
     return PolicyGradients(grads, values @ game.initial, occupancy)
 
