@@ -47,6 +47,26 @@ def test_untested_is_not_held():
     assert "not tested" in f.verdict()
 
 
+def test_bound_finding_of_no_rows_with_a_scalar_tolerance():
+    # A selection that kept no row (e.g. a family that did not run): the scalar allowance
+    # serves every row, also none, and the finding is untested rather than an error.
+    f = findings.bound_finding("m <= b", np.zeros(0), np.zeros(0), 1e-4)
+    assert f.checked == 0 and f.violations == 0 and f.status == "untested"
+    assert math.isnan(f.margin)
+    with pytest.raises(ValueError):  # two row counts that do not broadcast
+        findings.bound_finding("m <= b", np.zeros(2), np.zeros(3), 0.0)
+
+
+def test_bound_margin_is_the_findings_margin():
+    measured, bound = [0.5, 3.0, np.nan, 1.0], [1.0, 2.0, 1.0, -0.5]
+    # Rows 0 and 1 count (row 2 is NaN; row 3 has bound + tolerance = -0.4 <= 0):
+    # max(0.5 / 1.1, 3.0 / 2.1) = 3.0 / 2.1.
+    margin = findings.bound_margin(measured, bound, 0.1)
+    assert margin == pytest.approx(3.0 / 2.1)
+    assert findings.bound_finding("m <= b", measured, bound, 0.1).margin == margin
+    assert math.isnan(findings.bound_margin([np.nan], [1.0], 0.0))
+
+
 def test_finding_rejects_inconsistent_records():
     with pytest.raises(ValueError, match="in-sample"):
         Finding("c", 3, 0, in_sample=True, margin=0.5, evidence=True)

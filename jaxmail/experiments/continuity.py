@@ -104,6 +104,7 @@ certified), its solve about 0.04 s per game.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -114,7 +115,7 @@ from jax import lax
 
 import jaxmail as jm
 from jaxmail import _linalg, theory
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.demonstrations import certification, certified_rows, nash_expert
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
@@ -783,10 +784,8 @@ def _label(family: str, n: int, tau: float | None = None) -> str:
     return text if tau is None or tau == 0 else f"{text}, tau = {tau:g}"
 
 
-def _median(x) -> float:
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    return float(np.median(x)) if x.size else math.nan
+# A NaN row (a solve that did not converge) is left out of a median.
+_median = functools.partial(reporting.median, nan="omit")
 
 
 def summary_epsilons(config: ContinuityConfig) -> list[float]:
@@ -821,27 +820,29 @@ def max_over_players(table: Table) -> Table:
     return out
 
 
-def _direction(values, tol: float = COMPARE_TOL) -> str:
-    """How a sequence of medians moves with tau; steps within ``tol`` are rounding."""
-    steps = np.diff(np.asarray(values, dtype=float))
-    if np.all(np.abs(steps) <= tol):
-        return "flat"
-    if np.all(steps < -tol):
-        return "lowered"
-    if np.all(steps > tol):
-        return "raised"
-    return "not monotone"
+_MOVED = {"decreasing": "lowered", "increasing": "raised"}  # the summary's words for a trend
+
+
+def _direction(values) -> str:
+    """How a sequence of medians moves with tau (:func:`reporting.trend`, strict: steps within
+    ``COMPARE_TOL`` are rounding): ``"lowered"``, ``"raised"``, ``"flat"``, ``"not
+    monotone"`` or ``"not comparable"`` (a NaN median)."""
+    word = reporting.trend(values, tol=COMPARE_TOL, strict=True)
+    return _MOVED.get(word, word)
 
 
 def _count(directions: list[str]) -> str:
-    """``"2 of 9 cases (raised 6, flat 1)"``."""
-    others = {d: directions.count(d) for d in ("raised", "flat", "not monotone")}
-    detail = ", ".join(f"{d} {k}" for d, k in others.items() if k)
-    return f"{directions.count('lowered')} of {len(directions)} cases ({detail or 'all'})"
+    """``"2 of 9 cases (raised 6, flat 1)"``: how often higher tau lowered the median."""
+    return reporting.tally(
+        directions, "lowered", ("raised", "flat", "not monotone", "not comparable")
+    )
 
 
 def _violations(table: Table, bound: str) -> np.ndarray:
-    return table["nash_gap"] > table[bound] + violation_tolerance(table["discount"])
+    """Rows whose NashGap exceeds ``table[bound]`` by more than the rounding allowance."""
+    return reporting.violations(
+        table["nash_gap"], table[bound], violation_tolerance(table["discount"])
+    )
 
 
 def _with_discount(config: ContinuityConfig, table: Table) -> Table:
@@ -850,13 +851,6 @@ def _with_discount(config: ContinuityConfig, table: Table) -> Table:
 
 
 FALSIFIABLE = ("general", "zero_sum", "lemma2")  # families where Lemma 4 can be tight
-
-
-def _bound(claim, measured, bound, tolerance, **kwargs) -> Finding:
-    """:func:`bound_finding` with ``tolerance`` broadcast to the rows (there may be none)."""
-    measured = np.asarray(measured, float)
-    tolerance = np.broadcast_to(np.asarray(tolerance, float), measured.shape)
-    return bound_finding(claim, measured, bound, tolerance, **kwargs)
 
 
 def lemma4_row_classes(config: ContinuityConfig, table: Table) -> dict[str, np.ndarray]:
@@ -922,7 +916,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
     paper_live = c["held_out"] & (n > 2) & (pol["lemma4_paper_held_out"] < c["ceiling"])
     in_sample = (pol["kind"] == "perturbed") | c["expert"]
     out = [
-        _bound(
+        bound_finding(
             "Lemma 4 (safe form), held out: NashGap <= r_max ((2n-1) eps_BC + delta((n-1) "
             "eps_BC)) / (1-gamma)^2, delta = max(adversarial, random envelope of the OTHER "
             "policies), on the general, zero-sum and Lemma 2 policies with eps_BC > 0 whose "
@@ -931,7 +925,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
             pol["lemma4_held_out"][live],
             tol,
         ),
-        _bound(
+        bound_finding(
             "Lemma 4 (safe form), held out: rows whose bound is at least the trivial ceiling "
             "2 r_max/(1-gamma)",
             pol["nash_gap"][vacuous],
@@ -941,14 +935,14 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
             why="NashGap <= 2 r_max/(1-gamma) for every policy, so a bound at or above it "
             "cannot fail.",
         ),
-        _bound(
+        bound_finding(
             "Lemma 4 in the paper's form (delta at eps_BC, not (n-1) eps_BC), held out, n > 2 "
             "rows whose bound is below 2 r_max/(1-gamma)",
             pol["nash_gap"][paper_live],
             pol["lemma4_paper_held_out"][paper_live],
             tol,
         ),
-        _bound(
+        bound_finding(
             "Lemma 4 on dominant-strategy experts (delta = 0: Lemma 3)",
             pol["nash_gap"][c["dominant"]],
             pol["lemma4_held_out"][c["dominant"]],
@@ -957,7 +951,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
             why="the family's transitions ignore the actions, so NashGap <= (2n-1) r_max "
             "eps_BC/(1-gamma), a factor (1-gamma) below the bound: it cannot fail.",
         ),
-        _bound(
+        bound_finding(
             "Lemma 4 (safe form) with an in-sample delta: the perturbed policies (the random "
             "envelope holds their own shift) and the expert itself (eps_BC = 0)",
             pol["nash_gap"][in_sample],
@@ -1002,7 +996,7 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
         nash = c["nash_live"]
         skipped = int(np.sum(c["nash"] & ~nash))
         out.append(
-            _bound(
+            bound_finding(
                 "Lemma 4 (safe form), held out, for certified general-sum Nash experts "
                 "(qre_homotopy): NashGap <= r_max ((2n-1) eps_BC + delta((n-1) eps_BC)) / "
                 "(1-gamma)^2 + the expert's certified NashGap, on the rows with eps_BC > 0 "
@@ -1088,7 +1082,7 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
             f"{game_hits.size}), up from its shift against the expert, 2 gamma = "
             f"{results.format_number(2 * config.discount)}; the random envelope stays at "
             f"{results.format_number(_median(rand))} there (median; max "
-            f"{results.format_number(float(np.nanmax(rand)) if rand.size else math.nan)}): "
+            f"{results.format_number(reporting.maximum(rand))}): "
             "perturbations spread the budget over every state and never move player 1 enough "
             "at the one rare state that matters. (Player 1 is indifferent everywhere but the "
             f"last state: its own shift is 2 (1 - gamma^(k+1)) = "
@@ -1102,8 +1096,8 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
         strict = dom["dominance_margin"] > 2 * dom["set_tol"]
         seeds_strict = len(set(dom["seed"][strict]))
         seeds_all = len(set(dom["seed"]))
-        top_strict = float(np.nanmax(dom["delta"][strict])) if strict.any() else math.nan
-        top_tied = float(np.nanmax(dom["delta"][~strict])) if (~strict).any() else math.nan
+        top_strict = reporting.maximum(dom["delta"][strict])
+        top_tied = reporting.maximum(dom["delta"][~strict])
         lines.append(
             f"Dominant-strategy experts: on the {seeds_strict} of {seeds_all} games whose "
             f"dominance margin exceeds twice the tie tolerance, the largest delta estimate is "
@@ -1250,6 +1244,7 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
             sel = results.select(policy_rows, family=family, num_players=n, tau=tau, kind=k)
             if not len(sel["kind"]):
                 continue
+            medians = ("eps_bc", "nash_gap", "delta", "lemma4_safe", "lemma4_held_out")
             rows.append(
                 [
                     family,
@@ -1257,11 +1252,7 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
                     f"{tau:g}",
                     k,
                     len(sel["kind"]),
-                    _median(sel["eps_bc"]),
-                    _median(sel["nash_gap"]),
-                    _median(sel["delta"]),
-                    _median(sel["lemma4_safe"]),
-                    _median(sel["lemma4_held_out"]),
+                    *reporting.column_medians(sel, medians, nan="omit"),
                     int(_violations(sel, "lemma4_held_out").sum()),
                     int(_violations(sel, "lemma4_safe").sum()),
                 ]
@@ -1295,17 +1286,10 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
             sel = results.select(learned, family=family, num_players=n, bc_entropy=ent, bc_l2=l2)
             if not len(sel["kind"]):
                 continue
+            medians = ("eps_bc", "nash_gap", "br_shift", "lemma4_safe")
             rows.append(
-                [
-                    family,
-                    n,
-                    f"{ent:g}",
-                    f"{l2:g}",
-                    _median(sel["eps_bc"]),
-                    _median(sel["nash_gap"]),
-                    _median(sel["br_shift"]),
-                    _median(sel["lemma4_safe"]),
-                ]
+                [family, n, f"{ent:g}", f"{l2:g}"]
+                + reporting.column_medians(sel, medians, nan="omit")
             )
     lines.append(
         results.markdown_table(
@@ -1327,9 +1311,6 @@ def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
     return "\n".join(lines)
 
 
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
 def _panels(groups):
     return list(dict.fromkeys((f, n) for f, n, _ in groups))
 
@@ -1349,10 +1330,7 @@ def plot(config: ContinuityConfig, table: Table, out_dir: str) -> list[str]:
 
     # 1. delta vs eps per family: random envelope (dashed) against adversarial (solid); the max
     # over players for the QRE families (one line per tau), each player for exact experts.
-    cols = min(3, len(panels))
-    rows_ = -(-len(panels) // cols)
-    fig = results.new_figure(figsize=(4.6 * cols, 3.8 * rows_), layout="constrained")
-    axes = fig.subplots(rows_, cols, squeeze=False).ravel()
+    fig, axes = reporting.panel_grid(len(panels), max_cols=3, width=4.6, height=3.8)
     for ax, (family, n) in zip(axes, panels):
         taus = [t for f, m, t in groups if f == family and m == n]
         if family in QRE_FAMILIES:
@@ -1365,7 +1343,7 @@ def plot(config: ContinuityConfig, table: Table, out_dir: str) -> list[str]:
                 (results.select(per_player, family=family, player=i), f"player {i}")
                 for i in range(n)
             ]
-        for color, (sel, tag) in zip(_COLORS, lines_):
+        for color, (sel, tag) in zip(reporting.COLORS, lines_):
             eps = sorted(set(sel["eps"]))
             for column, style, what in (
                 ("delta_adversarial", "-o", "adversarial"),
@@ -1391,8 +1369,6 @@ def plot(config: ContinuityConfig, table: Table, out_dir: str) -> list[str]:
         ax.set_title(_label(family, n) + (": max over players" if family in QRE_FAMILIES else ""))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="x-small")
-    for ax in axes[len(panels) :]:
-        ax.set_visible(False)
     fig.suptitle("Best-response continuity: lower estimates of delta(eps) (2 = trivial bound)")
     paths.append(results.save_figure(fig, os.path.join(out_dir, "delta_vs_eps.png")))
 
@@ -1404,7 +1380,7 @@ def plot(config: ContinuityConfig, table: Table, out_dir: str) -> list[str]:
         axes = fig.subplots(1, len(qre_panels), squeeze=False)[0]
         for ax, (family, n) in zip(axes, qre_panels):
             taus = [t for f, m, t in groups if f == family and m == n]
-            for color, e in zip(_COLORS, eps_list):
+            for color, e in zip(reporting.COLORS, eps_list):
                 for column, style, what in (
                     ("delta_adversarial", "-o", "adversarial"),
                     ("delta_random", "--s", "random"),
@@ -1446,7 +1422,7 @@ def plot(config: ContinuityConfig, table: Table, out_dir: str) -> list[str]:
                 ("lemma4_paper_held_out", "paper: delta(eps_BC), held out"),
             ),
         ):
-            for color, (family, n) in zip(_COLORS, panels):
+            for color, (family, n) in zip(reporting.COLORS, panels):
                 for k, marker in markers.items():
                     sel = results.select(policy_rows, family=family, num_players=n, kind=k)
                     if not len(sel["kind"]):

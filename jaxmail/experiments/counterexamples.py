@@ -57,7 +57,7 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.sharding import map_seeds
@@ -622,9 +622,10 @@ def summarize(config: CounterexamplesConfig, table: Table, out_dir: str) -> str:
                             game,
                             f"{gamma:g}",
                             learner,
-                            *(
-                                float(np.median(sel[c]))
-                                for c in ("eps_mu", "eps_rho", "eps_bc", "learner_nash_gap")
+                            *reporting.column_medians(
+                                sel,
+                                ("eps_mu", "eps_rho", "eps_bc", "learner_nash_gap"),
+                                nan="propagate",
                             ),
                         )
                     )
@@ -642,7 +643,7 @@ def summarize(config: CounterexamplesConfig, table: Table, out_dir: str) -> str:
 def plot(config: CounterexamplesConfig, table: Table, out_dir: str) -> list[str]:
     fig = results.new_figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    style = dict(zip(GAMES, zip(("tab:blue", "tab:orange", "tab:green", "tab:red"), "os^D")))
+    style = dict(zip(GAMES, zip(reporting.COLORS, reporting.MARKERS)))  # (colour, marker) by game
     fine = np.linspace(min(config.discounts), max(config.discounts), 200)
     for game in config.games:
         sel = results.select(table, game=game, learner=PAPER_LEARNER, seed=0)
@@ -670,7 +671,10 @@ def plot(config: CounterexamplesConfig, table: Table, out_dir: str) -> list[str]
             if not len(sel.get("game", ())):
                 continue
             gammas = np.unique(sel["discount"])
-            medians = [np.median(sel["learner_nash_gap"][sel["discount"] == g]) for g in gammas]
+            medians = [
+                reporting.median(sel["learner_nash_gap"][sel["discount"] == g], nan="propagate")
+                for g in gammas
+            ]
             ax.plot(gammas, medians, line, marker=".", color=style[game][0],
                     label=f"{game}: {learner} (median)")  # fmt: skip
     ax.set_yscale("log")

@@ -108,9 +108,9 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
-from jaxmail.experiments.findings import Finding, bound_finding
+from jaxmail.experiments.findings import Finding, bound_finding, bound_margin
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol, default_tol
@@ -629,9 +629,8 @@ def excess_margin(discount) -> float:
     return 0.01 / (1.0 - float(discount))
 
 
-def _median(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(np.median(x)) if x.size else math.nan
+# A NaN row carries into its median: every learner's row is defined, so a NaN is news.
+_median = functools.partial(reporting.median, nan="propagate")
 
 
 def medians(table: Table, family: str, learner: str, column: str, sizes) -> np.ndarray:
@@ -733,6 +732,9 @@ def certified_rows(table: Table, family: str = "general_sum_nash") -> Table:
     return {name: column[~drop] for name, column in table.items()}
 
 
+_fmt = results.format_number  # one number as the tables write it
+
+
 def _gap_tol_text(config: DemonstrationsConfig) -> str:
     if config.nash_gap_tol is None:
         return "1000 eps max(1, r_max)/(1-gamma), the solver's default"
@@ -743,10 +745,6 @@ def _present(table: Table, config: DemonstrationsConfig):
     families = [f for f in config.families if np.any(table["family"] == f)]
     learners = [m for m in config.learners if np.any(table["learner"] == m)]
     return families, learners
-
-
-def _fmt(x: float) -> str:
-    return results.format_number(x)
 
 
 def _overview(config, table, families, learners, sizes) -> str:
@@ -844,14 +842,6 @@ def _value_gap_bounds(config, family, sel):
         family_discount(config, family),
         reward_bound=sel["reward_bound"],
     )
-
-
-def _max_ratio(measured, bound, tolerance=0.0) -> float:
-    """``max(measured / (bound + tolerance))``, the margin of :func:`bound_finding`."""
-    measured = np.asarray(measured, float)
-    bound = np.asarray(bound, float) + np.asarray(tolerance, float)
-    ok = np.isfinite(measured) & np.isfinite(bound) & (bound > 0)
-    return float(np.max(measured[ok] / bound[ok])) if ok.any() else math.nan
 
 
 COROLLARY3_EPSILON = 0.1  # Corollary 3's eps, times r_max/(1-gamma): 10% of the value scale
@@ -1006,8 +996,8 @@ def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
             (
                 FAMILY_LABELS[family],
                 len(sel["value_gap"]),
-                _max_ratio(sel["value_gap"], bounds.bc, tol),
-                _max_ratio(sel["value_gap"], bounds.occupancy, tol),
+                bound_margin(sel["value_gap"], bounds.bc, tol),
+                bound_margin(sel["value_gap"], bounds.occupancy, tol),
             )
         )
     lines += [
@@ -1092,32 +1082,19 @@ def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
     return "\n".join(lines)
 
 
-def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
-    """``(median, 25th, 75th percentile)``; NaNs for no values."""
-    values = np.asarray(values, dtype=float)
-    if not values.size:
-        return math.nan, math.nan, math.nan
-    q25, q50, q75 = np.percentile(values, [25, 50, 75])
-    return float(q50), float(q25), float(q75)
-
-
 def _plot_metric(config, table, out_dir, column, ylabel, what, name, expert_line):
     families, learners = _present(table, config)
     sizes = np.asarray(config.dataset_sizes)
-    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-    markers = ("o", "s", "^", "D")
-    cols = min(len(families), 2)
-    rows = -(-len(families) // cols)
-    fig = results.new_figure(figsize=(6.0 * cols, 4.0 * rows + 0.8), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(families) :]:
-        ax.set_visible(False)
+    colors, markers = reporting.COLORS, reporting.MARKERS  # by the learner's place in LEARNERS
+    fig, axes = reporting.panel_grid(
+        len(families), max_cols=2, width=6.0, height=4.0, extra_height=0.8
+    )
     for ax, family in zip(axes, families):
         for learner in learners:
             k = LEARNERS.index(learner)
             sel = results.select(table, family=family, learner=learner)
             mid, lo, hi = np.asarray(
-                [_quartiles(sel[column][sel["num_trajectories"] == n]) for n in sizes]
+                [reporting.quartiles(sel[column][sel["num_trajectories"] == n]) for n in sizes]
             ).T
             ax.plot(sizes, mid, marker=markers[k], color=colors[k], label=LEARNER_LABELS[learner])
             ax.fill_between(sizes, lo, hi, color=colors[k], alpha=0.15, linewidth=0)

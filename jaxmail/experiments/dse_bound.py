@@ -49,7 +49,7 @@ each distinct game: the rows that count in the certificates), ``converged``.
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 import os
 
 import jax
@@ -60,8 +60,9 @@ import jaxmail as jm
 from jaxmail import _linalg, tightness
 from jaxmail.equilibria import dominance_violation
 from jaxmail.experiments import findings as F
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.reporting import maximum
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import dominant
@@ -453,7 +454,7 @@ def findings(config: DSEBoundConfig, table: Table) -> list[F.Finding]:
                 "why": (
                     "transitions ignore the actions, so NashGap <= c r_max eps_BC/(1-gamma) and "
                     "NashGap/bound <= c(1-gamma)/(2n-1) (c = own_weight), at most "
-                    f"{results.format_number(_max(ceiling))} here: the check cannot fail"
+                    f"{results.format_number(maximum(ceiling))} here: the check cannot fail"
                 ),
             }
         out.append(
@@ -519,14 +520,8 @@ def findings(config: DSEBoundConfig, table: Table) -> list[F.Finding]:
     return out
 
 
-def _max(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(np.nanmax(x)) if np.any(~np.isnan(x)) else math.nan
-
-
-def _median(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(np.nanmedian(x)) if np.any(~np.isnan(x)) else math.nan
+# A NaN row (a solve that did not converge) is left out of a median (and of a maximum).
+_median = functools.partial(reporting.median, nan="omit")
 
 
 def _ceiling(family: str, n: int, gamma: float, own_weight: float) -> float:
@@ -552,7 +547,7 @@ def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
     if not rows_total:
         return "\n".join(lines + ["No results."]) + "\n"
     tol = violation_tolerance(table["discount"])
-    violated = table["nash_gap"] > table["bound"] + tol
+    violated = reporting.violations(table["nash_gap"], table["bound"], tol)
     lines.append(
         f"Lemma 3's bound NashGap <= (2n-1) r_max eps_BC/(1-gamma)^2 (r_max = the game's "
         f"largest |reward|) was compared with the NashGap of {rows_total} policies (exact best "
@@ -570,10 +565,10 @@ def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
         sel = results.select(table, num_players=n0, discount=g0, family=family, learner=learner)
         if len(sel["nash_gap"]):
             parts.append(
-                f"{learner} on {family} games {results.format_number(_max(sel['tightness']))} "
+                f"{learner} on {family} games {results.format_number(maximum(sel['tightness']))} "
                 f"(largest dominance violation of their experts "
-                f"{results.format_number(_max(sel['dominance_violation']))}, largest expert "
-                f"NashGap {results.format_number(_max(sel['expert_nash_gap']))})"
+                f"{results.format_number(maximum(sel['dominance_violation']))}, largest expert "
+                f"NashGap {results.format_number(maximum(sel['expert_nash_gap']))})"
             )
     lines += [
         "",
@@ -605,7 +600,9 @@ def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
                 )
                 if not len(sel["nash_gap"]):
                     continue
-                bad = sel["nash_gap"] > sel["bound"] + violation_tolerance(gamma)
+                bad = reporting.violations(
+                    sel["nash_gap"], sel["bound"], violation_tolerance(gamma)
+                )
                 rows.append(
                     (
                         family,
@@ -616,9 +613,9 @@ def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
                         int(bad.sum()),
                         _median(sel["eps_bc"]),
                         _median(sel["tightness"]),
-                        _max(sel["tightness"]),
+                        maximum(sel["tightness"]),
                         _ceiling(family, n, gamma, config.own_weight),
-                        _max(sel["normalised_gap"]),
+                        maximum(sel["normalised_gap"]),
                     )
                 )
     lines.append(
@@ -644,8 +641,7 @@ def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
     return "\n".join(lines)
 
 
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-_MARKERS = {"independent": "o", "controlled": "s", "adversarial": "^"}
+_MARKERS = dict(zip(FAMILIES, reporting.MARKERS))  # one shape per family
 
 
 def plot(config: DSEBoundConfig, table: Table, out_dir: str) -> list[str]:
@@ -661,7 +657,7 @@ def plot(config: DSEBoundConfig, table: Table, out_dir: str) -> list[str]:
     hi = float(positive.max()) if positive.size else 1.0
     x = np.geomspace(lo, max(hi, lo * 10), 50)
     for ax, n in zip(axes, players):
-        for color, (family, learner) in zip(_COLORS, _groups(config)):
+        for color, (family, learner) in zip(reporting.COLORS, _groups(config)):
             sel = results.select(
                 table, num_players=n, discount=gamma, family=family, learner=learner
             )
@@ -704,9 +700,9 @@ def plot(config: DSEBoundConfig, table: Table, out_dir: str) -> list[str]:
     ax = fig.add_subplot()
     styles = ("-", "--", ":", "-.")
     for style, n in zip(styles, players):
-        for color, (family, learner) in zip(_COLORS, _groups(config)):
+        for color, (family, learner) in zip(reporting.COLORS, _groups(config)):
             best = [
-                _max(
+                maximum(
                     results.select(
                         table, num_players=n, discount=g, family=family, learner=learner
                     )["normalised_gap"]

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 
 FINDINGS_FILE = "findings.json"
 _KEYS = ("claim", "checked", "violations", "in_sample", "margin", "evidence", "why")
@@ -117,9 +117,18 @@ class Finding:
 
 
 def _rows(*arrays: Any) -> list[np.ndarray]:
-    out = [np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays]
-    n = max(a.size for a in out)
-    return [np.broadcast_to(a, (n,)) for a in out]
+    """The arrays flattened to float64 and broadcast to one length (a single value broadcasts
+    to every row, also to none)."""
+    return np.broadcast_arrays(*(np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays))
+
+
+def bound_margin(measured: Any, bound: Any, tolerance: Any) -> float:
+    """``max(measured / (bound + tolerance))`` over the rows where ``measured`` and ``bound``
+    are finite and ``bound + tolerance > 0``; NaN when there is none (:func:`bound_finding`)."""
+    measured, bound, tolerance = _rows(measured, bound, tolerance)
+    allowed = bound + tolerance
+    positive = np.isfinite(measured) & np.isfinite(bound) & (allowed > 0)
+    return float(np.max(measured[positive] / allowed[positive])) if positive.any() else math.nan
 
 
 def bound_finding(
@@ -132,20 +141,20 @@ def bound_finding(
     evidence: bool = True,
     why: str = "",
 ) -> Finding:
-    """A finding ``measured <= bound`` over rows (arrays broadcast to one length).
+    """A finding ``measured <= bound`` over rows (arrays broadcast to one length; a scalar
+    ``tolerance`` serves every row, and no row is an empty finding).
 
     A row is checked when ``measured`` and ``bound`` are finite (NaN rows, e.g. a solver that
     did not converge, are left out and therefore not counted as held). It is a violation when
-    ``measured > bound + tolerance``. The margin is ``max(measured / (bound + tolerance))`` over
-    the checked rows with ``bound + tolerance > 0``, so that it exceeds 1 exactly when some row
-    is a violation, and rounding noise on rows whose bound is ~0 does not pass for tightness.
+    ``measured > bound + tolerance`` (:func:`jaxmail.experiments.reporting.violations`). The
+    margin is :func:`bound_margin`, ``max(measured / (bound + tolerance))`` over the checked
+    rows with ``bound + tolerance > 0``, so that it exceeds 1 exactly when some row is a
+    violation, and rounding noise on rows whose bound is ~0 does not pass for tightness.
     """
     measured, bound, tolerance = _rows(measured, bound, tolerance)
     ok = np.isfinite(measured) & np.isfinite(bound)
-    allowed = bound + tolerance
-    violations = int(np.sum(ok & (measured > allowed)))
-    positive = ok & (allowed > 0)
-    margin = float(np.max(measured[positive] / allowed[positive])) if positive.any() else math.nan
+    violations = int(np.sum(ok & reporting.violations(measured, bound, tolerance)))
+    margin = bound_margin(measured, bound, tolerance)
     return Finding(claim, int(ok.sum()), violations, in_sample, margin, evidence, why)
 
 

@@ -83,9 +83,10 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg, regularised, theory
-from jaxmail.experiments import results
+from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, bound_finding
+from jaxmail.experiments.reporting import numbers, trend
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.responses import default_set_tol
@@ -470,20 +471,8 @@ def _figure_temperature(config: TagConfig) -> float:
     return min(config.temperatures, key=lambda t: abs(t - config.figure_temperature))
 
 
-def _trend(values) -> str:
-    """``"decreasing"``, ``"increasing"`` or ``"not monotone"`` (ties allowed), in order."""
-    v = np.asarray(list(values), float)
-    if len(v) < 2 or np.any(np.isnan(v)):
-        return "not comparable"
-    if np.all(np.diff(v) <= 0):
-        return "decreasing"
-    if np.all(np.diff(v) >= 0):
-        return "increasing"
-    return "not monotone"
-
-
-def _numbers(values) -> str:
-    return ", ".join(results.format_number(float(v)) for v in values)
+# A NaN carries into its median (every row of a setting is defined), as NumPy's median does.
+_median = functools.partial(reporting.median, nan="propagate")
 
 
 def _level_trends(per_tau, taus, column, levels) -> str:
@@ -491,10 +480,10 @@ def _level_trends(per_tau, taus, column, levels) -> str:
     curves = np.array(
         [pooled_envelope(per_tau[t]["eps_bc"], per_tau[t][column], levels) for t in taus]
     )  # [tau, L]
-    trends = [_trend(curves[:, j]) for j in range(len(levels))]
+    trends = [trend(curves[:, j]) for j in range(len(levels))]
     if len(set(trends)) == 1:
         return f"{trends[0]} in tau at every level"
-    return "; ".join(f"{trend} at {level:g}" for trend, level in zip(trends, levels))
+    return "; ".join(f"{word} at {level:g}" for word, level in zip(trends, levels))
 
 
 def shift_tolerance(config: TagConfig, temperature) -> float:
@@ -580,13 +569,6 @@ def held_out_rows(config: TagConfig, table: Table) -> dict[str, np.ndarray]:
     return out
 
 
-def _bound(claim, measured, bound, tolerance, **kwargs) -> Finding:
-    """:func:`bound_finding` with ``tolerance`` broadcast to the rows (there may be none)."""
-    measured = np.asarray(measured, float)
-    tolerance = np.broadcast_to(np.asarray(tolerance, float), measured.shape)
-    return bound_finding(claim, measured, bound, tolerance, **kwargs)
-
-
 _CEILING_WHY = (
     "NashGap <= 2 r_max / (1 - gamma) for every policy, so a bound at or above that ceiling "
     "cannot fail; these rows are reported apart from the falsifiable ones."
@@ -615,7 +597,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
     # value there: those rows would check the bound against itself.
     moved = table["eps_bc"] > 0
     return [
-        _bound(
+        bound_finding(
             "Lemma 4, unregularised pairing, held out: NashGap <= r_max ((2n-1) eps_BC + "
             "delta(eps_BC)) / (1-gamma)^2, delta = BR-shift envelope of the even seeds, tested "
             "on the odd seeds' policies whose bound is below 2 r_max/(1-gamma)",
@@ -623,7 +605,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
             ho["bound"][hard],
             tol,
         ),
-        _bound(
+        bound_finding(
             "Lemma 4, unregularised pairing, held out: rows whose bound is at least the "
             "trivial ceiling 2 r_max/(1-gamma)",
             ho["nash_gap"][~hard],
@@ -632,7 +614,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
             evidence=False,
             why=_CEILING_WHY,
         ),
-        _bound(
+        bound_finding(
             "Soft analogue of Lemma 4 (regularised pairing; not a theorem of the paper), held "
             "out: soft NashGap <= r_soft ((2n-1) eps_BC + soft delta(eps_BC)) / (1-gamma)^2, "
             "soft delta from the even seeds, tested on the odd seeds' policies whose bound is "
@@ -641,7 +623,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
             ho["soft_bound"][soft],
             tol,
         ),
-        _bound(
+        bound_finding(
             "Soft analogue of Lemma 4, held out: rows whose bound is at least the trivial "
             "ceiling 2 r_soft/(1-gamma)",
             ho["soft_nash_gap"][~soft],
@@ -650,7 +632,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
             evidence=False,
             why=_CEILING_WHY.replace("r_max", "r_soft").replace("NashGap", "soft NashGap"),
         ),
-        _bound(
+        bound_finding(
             "Certified soft delta: every policy's soft BR shift <= the certified upper bound "
             "on soft delta at its eps_BC (theory.soft_delta_upper_bound), policies with "
             "eps_BC > 0",
@@ -658,7 +640,7 @@ def findings(config: TagConfig, table: Table) -> list[Finding]:
             table["soft_delta_upper"][moved],
             shift_tolerance(config, table["temperature"][moved]),
         ),
-        _bound(
+        bound_finding(
             "Soft analogue of Lemma 4 with the CERTIFIED soft delta, on the rows whose bound "
             "is below 2 r_soft/(1-gamma)",
             ho["soft_nash_gap"][certified],
@@ -731,9 +713,9 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
         f"(eps_BC up to {results.format_number(float(np.max(perturbed['eps_bc'])))}) and "
         f"{len(bc['seed'])} BC policies. Unregularised NashGap: up to "
         f"{results.format_number(float(np.max(table['nash_gap'])))} (the experts' own: "
-        f"{_numbers(per_tau[t]['expert_nash_gap'][0] for t in taus)}). Soft NashGap (the "
+        f"{numbers(per_tau[t]['expert_nash_gap'][0] for t in taus)}). Soft NashGap (the "
         f"regularised game): up to {results.format_number(float(np.max(table['soft_nash_gap'])))}"
-        f" (the experts' own: {_numbers(per_tau[t]['expert_soft_nash_gap'][0] for t in taus)})."
+        f" (the experts' own: {numbers(per_tau[t]['expert_soft_nash_gap'][0] for t in taus)})."
     )
     lines += [
         "",
@@ -751,7 +733,7 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
         + _tested_words(hard_f, "Lemma 4", "NashGap/bound")
         + f"; {hard_vacuous.checked} rows at or above it. The soft expert is no equilibrium of "
         f"the unregularised game: its own BR shift, delta(0) = "
-        f"{_numbers(at_zero(t, 'br_shift') for t in taus)}, against 2 (1-gamma) = "
+        f"{numbers(at_zero(t, 'br_shift') for t in taus)}, against 2 (1-gamma) = "
         f"{results.format_number(2 * (1 - config.discount))}, the delta above which no bound "
         "can fail.",
         "- Regularised pairing (soft NashGap with the soft delta; the soft analogue of Lemma 4 "
@@ -789,7 +771,7 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
                 at_zero(t, "soft_br_shift"),
                 largest,
                 f"{int(nontrivial.sum())}/{len(nontrivial)}",
-                float(np.median(width)) if width.size else math.nan,
+                _median(width),
                 float(np.min(width)) if width.size else math.nan,
             )
         )
@@ -813,23 +795,23 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
     def claim_words(maxima, trends):
         if len(taus) < 2:
             return "one temperature, nothing to compare"
-        ok = _trend(maxima) == "decreasing" and trends == "decreasing in tau at every level"
+        ok = trend(maxima) == "decreasing" and trends == "decreasing in tau at every level"
         return "the claim holds" if ok else "the claim does not hold everywhere"
 
     lines += [
         "## The paper's claim: higher tau, lower delta",
         "",
         f"Regularised pairing (soft best responses of the game the expert solves): the soft "
-        f"delta envelope's maximum per tau is {_numbers(soft_delta_max)} "
-        f"({_trend(soft_delta_max)} in tau); at the eps_BC levels {list(config.levels)} it is "
+        f"delta envelope's maximum per tau is {numbers(soft_delta_max)} "
+        f"({trend(soft_delta_max)} in tau); at the eps_BC levels {list(config.levels)} it is "
         f"{soft_levels}: {claim_words(soft_delta_max, soft_levels)}. Its value at eps_BC = 0 "
-        f"({_numbers(at_zero(t, 'soft_br_shift') for t in taus)}) is the expert's own "
+        f"({numbers(at_zero(t, 'soft_br_shift') for t in taus)}) is the expert's own "
         "inaccuracy as a regularised equilibrium (solver tolerance and dtype).",
         "",
         f"Unregularised pairing (best responses of Def 6): the delta envelope's maximum per "
-        f"tau is {_numbers(delta_max)} ({_trend(delta_max)} in tau); at the same levels it is "
+        f"tau is {numbers(delta_max)} ({trend(delta_max)} in tau); at the same levels it is "
         f"{hard_levels}: {claim_words(delta_max, hard_levels)}. It is already "
-        f"{_numbers(at_zero(t, 'br_shift') for t in taus)} at eps_BC = 0: the unregularised "
+        f"{numbers(at_zero(t, 'br_shift') for t in taus)} at eps_BC = 0: the unregularised "
         "best responses are pure, and a flatter (higher-tau) expert lies farther from every "
         "pure action.",
         "",
@@ -838,10 +820,9 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
     for t in taus:
         sel = results.select(bc, temperature=t)
         medians = [
-            float(np.median(results.select(sel, num_trajectories=n)["eps_bc"]))
-            for n in config.dataset_sizes
+            _median(results.select(sel, num_trajectories=n)["eps_bc"]) for n in config.dataset_sizes
         ]
-        bc_lines.append(f"tau = {t:g}: eps_BC {_numbers(medians)} ({_trend(medians)})")
+        bc_lines.append(f"tau = {t:g}: eps_BC {numbers(medians)} ({trend(medians)})")
     explanation = (
         " Where eps_BC does not decrease with N, few trajectories leave most states unvisited, "
         "where BC plays its uniform prior, and that prior is closer to a flat expert than the "
@@ -906,7 +887,7 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
                         (
                             f"{t:g}",
                             size,
-                            *(float(np.median(sel[c])) for c in ("eps_bc", gap, shift)),
+                            *reporting.column_medians(sel, ("eps_bc", gap, shift), nan="propagate"),
                         )
                     )
         lines += [f"{pairing}, BC from N expert trajectories (medians over seeds):", ""]
@@ -928,8 +909,6 @@ def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
     return "\n".join(lines)
 
 
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _EPS_LABEL = "eps_BC (L1 error under the expert's occupancy)"
 
 
@@ -943,7 +922,7 @@ def _step(ax, bc_errors, values, **kwargs):
 
 def _bc_points(ax, config, sel, column, color, *, labels):
     """BC policies as open markers, one shape per dataset size ``N``."""
-    for marker, size in zip(_MARKERS * 4, config.dataset_sizes):
+    for marker, size in zip(reporting.MARKERS * 4, config.dataset_sizes):
         pts = results.select(sel, num_trajectories=size)
         if not len(pts["seed"]):
             continue
@@ -981,7 +960,7 @@ def _fig5(config: TagConfig, table: Table, out_dir: str) -> str:
         )
     ):
         left, right = axes[row]
-        color = _COLORS[row]
+        color = reporting.COLORS[row]
         for ax, column in ((left, gap), (right, shift)):
             ax.scatter(
                 pert["eps_bc"],
@@ -1032,7 +1011,7 @@ def _fig5(config: TagConfig, table: Table, out_dir: str) -> str:
 def _fig6(config: TagConfig, table: Table, out_dir: str) -> str:
     fig = results.new_figure(figsize=(12.5, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
-    for color, t in zip(_COLORS * 4, config.temperatures):
+    for color, t in zip(reporting.COLORS * 4, config.temperatures):
         at = results.select(table, temperature=t)
         if not len(at["seed"]):
             continue
@@ -1059,14 +1038,12 @@ def _bc_figure(config: TagConfig, table: Table, out_dir: str) -> str:
     fig = results.new_figure(figsize=(12.5, 4.4), layout="constrained")
     axes = fig.subplots(1, 2)
     sizes = list(config.dataset_sizes)
-    for color, t in zip(_COLORS * 4, config.temperatures):
+    for color, t in zip(reporting.COLORS * 4, config.temperatures):
         at = results.select(table, temperature=t, learner=BC)
         if not len(at["seed"]):
             continue
         for ax, column in zip(axes, ("eps_bc", "nash_gap")):
-            medians = [
-                float(np.median(results.select(at, num_trajectories=n)[column])) for n in sizes
-            ]
+            medians = [_median(results.select(at, num_trajectories=n)[column]) for n in sizes]
             ax.plot(sizes, medians, "-o", color=color, label=f"tau = {t:g}")
         axes[1].axhline(float(at["expert_nash_gap"][0]), color=color, linestyle=":")
     axes[0].set_ylabel("median eps_BC of BC")
