@@ -12,8 +12,8 @@ From Python::
 
 Modules: :mod:`.base` (the :class:`Experiment` record, :class:`Config`, the registry),
 :mod:`.runner` (:func:`run`: chunks, resumption, files), :mod:`.sharding` (:func:`map_seeds`:
-vmap over seeds, sharded over devices), :mod:`.results` (atomic files, CSV, tables, figures), :mod:`.reporting` (medians, trend
-words, violation counts, colours for the summaries and figures),
+vmap over seeds, sharded over devices), :mod:`.results` (atomic files, CSV, tables, figures),
+:mod:`.reporting` (medians, trend words, violation counts, colours for summaries and figures),
 and one module per experiment. A new experiment registers itself at import
 (:func:`register`); import its module below.
 """
