@@ -324,7 +324,7 @@ def test_rotation_and_joint_deviation():
 
 def test_config_checks():
     config_type = continuity.ContinuityConfig
-    with pytest.raises(ValueError, match="unknown family 'tag'"):
+    with pytest.raises(ValueError, match=r"families\[0\]: expected one of \[.*\], got 'tag'"):
         config_type.from_dict({"families": ["tag"]})
     with pytest.raises(ValueError, match="temperatures"):
         config_type.from_dict({"temperatures": [0.0]})
@@ -334,7 +334,7 @@ def test_config_checks():
         config_type.from_dict({"noise_levels": [1.5]})
     with pytest.raises(ValueError, match="general_players"):
         config_type.from_dict({"general_players": [1]})
-    with pytest.raises(ValueError, match="nash_players: expected ints >= 2"):
+    with pytest.raises(ValueError, match=r"nash_players\[0\]: expected an int >= 2, got 1"):
         config_type.from_dict({"nash_players": [1]})
     with pytest.raises(ValueError, match="nash_gap_tol: expected a number > 0 or null"):
         config_type.from_dict({"nash_gap_tol": -1e-3})

@@ -327,7 +327,7 @@ def test_config_checks():
     assert tag_exp.TagConfig.quick().num_policies == 16
     with pytest.raises(ValueError, match="temperatures"):
         tag_exp.TagConfig.from_dict({"temperatures": [0.1, 0.0]})
-    with pytest.raises(ValueError, match=r"max_noise: must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"max_noise: expected a number in \[0, 1\], got 1.5"):
         tag_exp.TagConfig.from_dict({"max_noise": 1.5})
     with pytest.raises(ValueError, match="dataset_sizes"):
         tag_exp.TagConfig.from_dict({"dataset_sizes": [0]})

@@ -170,11 +170,11 @@ def test_learned_imitators_match_and_stay_exploitable(tmp_path):
 
 
 def test_counterexamples_config_checks():
-    with pytest.raises(ValueError, match="unknown game 'lemma9'"):
+    with pytest.raises(ValueError, match=r"games\[0\]: expected one of \[.*\], got 'lemma9'"):
         cx_exp.CounterexamplesConfig.from_dict({"games": ["lemma9"]})
-    with pytest.raises(ValueError, match="unknown learner 'gail'"):
+    with pytest.raises(ValueError, match=r"learners\[0\]: expected one of \[.*\], got 'gail'"):
         cx_exp.CounterexamplesConfig.from_dict({"learners": "gail"})
-    with pytest.raises(ValueError, match=r"discounts: every discount must lie in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"discounts\[0\]: expected a number in \(0, 1\), got 1.0"):
         cx_exp.CounterexamplesConfig.from_dict({"discounts": [1.0]})
 
 

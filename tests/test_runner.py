@@ -133,7 +133,7 @@ def test_config_coerces_and_validates_values():
     assert ToyConfig.from_dict({"scales": 3}).scales == (3.0,)
     with pytest.raises(ValueError, match="seeds: expected an integer"):
         ToyConfig.from_dict({"seeds": "many"})
-    with pytest.raises(ValueError, match="seeds: must be >= 1"):
+    with pytest.raises(ValueError, match="seeds: expected an int >= 1, got 0"):
         ToyConfig.from_dict({"seeds": 0})
     with pytest.raises(ValueError, match=r"scales\[1\]: expected a number"):
         ToyConfig.from_dict({"scales": [1.0, "x"]})

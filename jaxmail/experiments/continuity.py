@@ -116,7 +116,21 @@ from jax import lax
 import jaxmail as jm
 from jaxmail import _linalg, theory
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.base import (
+    NON_EMPTY,
+    Config,
+    Experiment,
+    Relation,
+    Setting,
+    Table,
+    each,
+    field,
+    integer,
+    number,
+    one_of,
+    optional,
+    register,
+)
 from jaxmail.experiments.demonstrations import certification, certified_rows, nash_expert
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
@@ -170,27 +184,50 @@ class ContinuityConfig(Config):
 
     seeds: int = 16
     chunk_size: int = 16
-    families: tuple[str, ...] = FAMILIES
-    general_players: tuple[int, ...] = (2, 3)
-    nash_players: tuple[int, ...] = (2,)
-    nash_gap_tol: float | None = None
-    nash_end_temperature: float | None = None
-    temperatures: tuple[float, ...] = (0.1, 0.3, 1.0)
-    num_states: int = 8
-    num_actions: int = 2
-    branching: int = 2
-    discount: float = 0.9
-    epsilons: tuple[float, ...] = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
-    noise_levels: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6)
-    num_random: int = 16
-    bc_entropy: tuple[float, ...] = (0.0, 0.1, 0.0)
-    bc_l2: tuple[float, ...] = (0.0, 0.0, 0.1)
-    num_trajectories: int = 32
-    horizon: int = 100
-    bc_steps: int = 300
-    own_weight: float = 0.5
-    lemma2_epsilon: float = 0.05
-    qre_max_iters: int = 3000
+    families: tuple[str, ...] = field(FAMILIES, NON_EMPTY, one_of(FAMILIES))
+    general_players: tuple[int, ...] = field((2, 3), NON_EMPTY, each(integer(">= 2")))
+    nash_players: tuple[int, ...] = field((2,), NON_EMPTY, each(integer(">= 2")))
+    nash_gap_tol: float | None = field(None, optional(number("> 0"), "the solver's default"))
+    nash_end_temperature: float | None = field(
+        None, optional(number("> 0"), "the solver's default")
+    )
+    temperatures: tuple[float, ...] = field((0.1, 0.3, 1.0), NON_EMPTY, each(number("> 0")))
+    num_states: int = field(8, integer(">= 1"))
+    num_actions: int = field(2, integer(">= 2"))
+    branching: int = field(2, integer(">= 0"))  # and <= num_states (RELATIONS)
+    discount: float = field(0.9, number("(0, 1)"))
+    epsilons: tuple[float, ...] = field(
+        (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+        NON_EMPTY,
+        each(number(">= 0")),
+    )
+    noise_levels: tuple[float, ...] = field(
+        (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6),
+        NON_EMPTY,
+        each(number("[0, 1]")),
+    )
+    num_random: int = field(16, integer(">= 0"))
+    bc_entropy: tuple[float, ...] = field((0.0, 0.1, 0.0), NON_EMPTY, each(number(">= 0")))
+    bc_l2: tuple[float, ...] = field((0.0, 0.0, 0.1), NON_EMPTY, each(number(">= 0")))
+    num_trajectories: int = field(32, integer(">= 1"))
+    horizon: int = field(100, integer(">= 1"))
+    bc_steps: int = field(300, integer(">= 1"))
+    own_weight: float = field(0.5, number("[0, 1]"))
+    lemma2_epsilon: float = field(0.05, number("> 0"))
+    qre_max_iters: int = field(3000, integer(">= 1"))
+
+    RELATIONS = (
+        Relation(
+            ("branching", "num_states"),
+            "branching <= num_states (0: dense)",
+            lambda branching, num_states: branching <= num_states,
+        ),
+        Relation(
+            ("bc_entropy", "bc_l2"),
+            "one length (one BC learner per pair)",
+            lambda entropy, l2: len(entropy) == len(l2),
+        ),
+    )
 
     QUICK = {
         "seeds": 3,
@@ -208,56 +245,6 @@ class ContinuityConfig(Config):
         "horizon": 40,
         "bc_steps": 50,
     }
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in self.families:
-            if name not in FAMILIES:
-                raise ValueError(f"families: unknown family {name!r}; known: {list(FAMILIES)}")
-        if not self.families:
-            raise ValueError("families: expected at least one family")
-        for name in ("general_players", "nash_players"):
-            players = getattr(self, name)
-            if not players or min(players) < 2:
-                raise ValueError(f"{name}: expected ints >= 2, got {players}")
-        for name in ("nash_gap_tol", "nash_end_temperature"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-            ):
-                raise ValueError(
-                    f"{name}: expected a number > 0 or null (the solver's default), got {value!r}"
-                )
-        if not self.temperatures or not all(t > 0 for t in self.temperatures):
-            raise ValueError(f"temperatures: expected values > 0, got {self.temperatures}")
-        for name in ("num_states", "num_actions", "num_trajectories", "horizon", "bc_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.num_actions < 2:
-            raise ValueError(f"num_actions: must be >= 2, got {self.num_actions}")
-        if not 0 <= self.branching <= self.num_states:
-            raise ValueError(f"branching: expected 0 (dense) .. num_states, got {self.branching}")
-        if not 0.0 < self.discount < 1.0:
-            raise ValueError(f"discount: must lie in (0, 1), got {self.discount}")
-        if not self.epsilons or min(self.epsilons) < 0:
-            raise ValueError(f"epsilons: expected values >= 0, got {self.epsilons}")
-        if not self.noise_levels or not all(0.0 <= e <= 1.0 for e in self.noise_levels):
-            raise ValueError(f"noise_levels: expected values in [0, 1], got {self.noise_levels}")
-        if self.num_random < 0:
-            raise ValueError(f"num_random: must be >= 0, got {self.num_random}")
-        if len(self.bc_entropy) != len(self.bc_l2) or not self.bc_entropy:
-            raise ValueError(
-                f"bc_entropy, bc_l2: expected two non-empty lists of one length, got "
-                f"{len(self.bc_entropy)} and {len(self.bc_l2)} values"
-            )
-        if min(self.bc_entropy) < 0 or min(self.bc_l2) < 0:
-            raise ValueError("bc_entropy, bc_l2: weights must be >= 0")
-        if not 0.0 <= self.own_weight <= 1.0:
-            raise ValueError(f"own_weight: must lie in [0, 1], got {self.own_weight}")
-        if not self.lemma2_epsilon > 0:
-            raise ValueError(f"lemma2_epsilon: must be > 0, got {self.lemma2_epsilon}")
-        if self.qre_max_iters < 1:
-            raise ValueError(f"qre_max_iters: must be >= 1, got {self.qre_max_iters}")
 
 
 def family_players(config: ContinuityConfig, family: str) -> tuple[int, ...]:

@@ -58,7 +58,18 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.base import (
+    Config,
+    Experiment,
+    Setting,
+    Table,
+    each,
+    field,
+    integer,
+    number,
+    one_of,
+    register,
+)
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import counterexamples as cx
@@ -165,12 +176,12 @@ class CounterexamplesConfig(Config):
 
     seeds: int = 4
     chunk_size: int = 4
-    games: tuple[str, ...] = GAMES
-    discounts: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99)
-    learners: tuple[str, ...] = tuple(LEARNERS)
-    lemma2_epsilon: float = 0.05
-    matching_steps: int = 1000
-    matching_noise: float = 0.2
+    games: tuple[str, ...] = field(GAMES, one_of(GAMES))
+    discounts: tuple[float, ...] = field((0.5, 0.8, 0.9, 0.95, 0.99), each(number("(0, 1)")))
+    learners: tuple[str, ...] = field(tuple(LEARNERS), one_of(LEARNERS))
+    lemma2_epsilon: float = field(0.05, number("> 0"))
+    matching_steps: int = field(1000, integer(">= 0"))
+    matching_noise: float = field(0.2, number("[0, 1]"))
 
     QUICK = {
         "discounts": (0.9,),
@@ -178,20 +189,6 @@ class CounterexamplesConfig(Config):
         "seeds": 1,
         "chunk_size": 1,
     }
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in self.games:
-            if name not in GAMES:
-                raise ValueError(f"games: unknown game {name!r}; known: {list(GAMES)}")
-        for name in self.learners:
-            if name not in LEARNERS:
-                raise ValueError(f"learners: unknown learner {name!r}; known: {list(LEARNERS)}")
-        for g in self.discounts:
-            if not 0.0 < g < 1.0:
-                raise ValueError(f"discounts: every discount must lie in (0, 1), got {g}")
-        if not self.lemma2_epsilon > 0:
-            raise ValueError(f"lemma2_epsilon: must be > 0, got {self.lemma2_epsilon}")
 
 
 # The games each learned imitator runs on: the matching failure that game is about (Lemma 1:

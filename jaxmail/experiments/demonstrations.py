@@ -109,7 +109,21 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.base import (
+    DISTINCT,
+    NON_EMPTY,
+    Config,
+    Experiment,
+    Setting,
+    Table,
+    each,
+    field,
+    integer,
+    number,
+    one_of,
+    optional,
+    register,
+)
 from jaxmail.experiments.findings import Finding, bound_finding, bound_margin
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
@@ -189,28 +203,30 @@ class DemonstrationsConfig(Config):
 
     seeds: int = 32
     chunk_size: int = 32
-    families: tuple[str, ...] = FAMILIES
-    learners: tuple[str, ...] = LEARNERS
-    num_players: int = 3
-    nash_players: int = 2
-    nash_gap_tol: float | None = None
-    nash_end_temperature: float | None = None
-    num_states: int = 5
-    num_actions: int = 2
-    discount: float = 0.9
-    temperature: float = 0.2
-    tag_temperature: float = 0.1
-    own_weight: float = 0.5
-    dataset_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
-    horizon: int = 100
-    bc_smoothing: float = 0.0
-    gradient_steps: int = 300
-    gradient_entropy: float = 0.01
-    gradient_l2: float = 0.01
-    matching_steps: int = 300
-    matching_entropy: float = 0.0
-    gail_steps: int = 200
-    gail_entropy: float = 0.01
+    families: tuple[str, ...] = field(FAMILIES, NON_EMPTY, one_of(FAMILIES), DISTINCT)
+    learners: tuple[str, ...] = field(LEARNERS, NON_EMPTY, one_of(LEARNERS), DISTINCT)
+    num_players: int = field(3, integer(">= 1"))
+    nash_players: int = field(2, integer(">= 1"))
+    nash_gap_tol: float | None = field(None, optional(number("> 0"), "the solver's default"))
+    nash_end_temperature: float | None = field(
+        None, optional(number("> 0"), "the solver's default")
+    )
+    num_states: int = field(5, integer(">= 1"))
+    num_actions: int = field(2, integer(">= 1"))
+    discount: float = field(0.9, number("(0, 1)"))
+    temperature: float = field(0.2, number("> 0"))
+    tag_temperature: float = field(0.1, number("> 0"))
+    own_weight: float = field(0.5, number("[0, 1]"))
+    dataset_sizes: tuple[int, ...] = field((1, 4, 16, 64, 256), NON_EMPTY, each(integer(">= 1")))
+    horizon: int = field(100, integer(">= 1"))
+    bc_smoothing: float = field(0.0, number(">= 0"))
+    gradient_steps: int = field(300, integer(">= 0"))
+    gradient_entropy: float = field(0.01, number(">= 0"))
+    gradient_l2: float = field(0.01, number(">= 0"))
+    matching_steps: int = field(300, integer(">= 0"))
+    matching_entropy: float = field(0.0, number(">= 0"))
+    gail_steps: int = field(200, integer(">= 0"))
+    gail_entropy: float = field(0.01, number(">= 0"))
 
     QUICK = {
         "seeds": 4,
@@ -224,54 +240,6 @@ class DemonstrationsConfig(Config):
         "matching_steps": 20,
         "gail_steps": 10,
     }
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name, noun, values, known in (
-            ("families", "family", self.families, FAMILIES),
-            ("learners", "learner", self.learners, LEARNERS),
-        ):
-            if not values:
-                raise ValueError(f"{name}: expected a non-empty list, got {values}")
-            for v in values:
-                if v not in known:
-                    raise ValueError(f"{name}: unknown {noun} {v!r}; known: {list(known)}")
-            if len(set(values)) != len(values):
-                raise ValueError(f"{name}: duplicates in {list(values)}")
-        if not self.dataset_sizes or min(self.dataset_sizes) < 1:
-            raise ValueError(
-                f"dataset_sizes: expected a non-empty list of ints >= 1, got {self.dataset_sizes}"
-            )
-        for name in ("num_players", "nash_players", "num_states", "num_actions", "horizon"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("gradient_steps", "matching_steps", "gail_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.discount < 1.0:
-            raise ValueError(f"discount: must lie in (0, 1), got {self.discount}")
-        for name in ("temperature", "tag_temperature"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        if not 0.0 <= self.own_weight <= 1.0:
-            raise ValueError(f"own_weight: must lie in [0, 1], got {self.own_weight}")
-        for name in ("nash_gap_tol", "nash_end_temperature"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-            ):
-                raise ValueError(
-                    f"{name}: expected a number > 0 or null (the solver's default), got {value!r}"
-                )
-        for name in (
-            "bc_smoothing",
-            "gradient_entropy",
-            "gradient_l2",
-            "matching_entropy",
-            "gail_entropy",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
 
 
 def settings(config: DemonstrationsConfig) -> list[Setting]:

@@ -61,7 +61,19 @@ from jaxmail import _linalg, tightness
 from jaxmail.equilibria import dominance_violation
 from jaxmail.experiments import findings as F
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.base import (
+    NON_EMPTY,
+    Config,
+    Experiment,
+    Setting,
+    Table,
+    each,
+    field,
+    integer,
+    number,
+    one_of,
+    register,
+)
 from jaxmail.experiments.reporting import maximum
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
@@ -93,19 +105,19 @@ class DSEBoundConfig(Config):
 
     seeds: int = 32
     chunk_size: int = 32
-    players: tuple[int, ...] = (2, 3)
-    families: tuple[str, ...] = FAMILIES
-    num_states: int = 4
-    num_actions: int = 2
-    discounts: tuple[float, ...] = (0.8, 0.9, 0.95)
-    dataset_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
-    horizon: int = 200
-    smoothing: float = 0.5
-    own_weight: float = 0.5
-    radii: tuple[float, ...] = (0.01, 0.1)
-    search_steps: int = 150
-    learning_rate: float = 0.1
-    init_scale: float = 2.0
+    players: tuple[int, ...] = field((2, 3), NON_EMPTY, each(integer(">= 1")))
+    families: tuple[str, ...] = field(FAMILIES, NON_EMPTY, one_of(FAMILIES))
+    num_states: int = field(4, integer(">= 1"))
+    num_actions: int = field(2, integer(">= 1"))
+    discounts: tuple[float, ...] = field((0.8, 0.9, 0.95), NON_EMPTY, each(number("(0, 1)")))
+    dataset_sizes: tuple[int, ...] = field((1, 4, 16, 64, 256), NON_EMPTY, each(integer(">= 1")))
+    horizon: int = field(200, integer(">= 1"))
+    smoothing: float = field(0.5, number(">= 0"))
+    own_weight: float = field(0.5, number("[0, 1]"))
+    radii: tuple[float, ...] = field((0.01, 0.1), NON_EMPTY, each(number("(0, 2]")))
+    search_steps: int = field(150, integer(">= 1"))
+    learning_rate: float = field(0.1, number("> 0"))
+    init_scale: float = field(2.0, number("> 0"))
 
     QUICK = {
         "seeds": 16,
@@ -118,32 +130,6 @@ class DSEBoundConfig(Config):
         "radii": (0.05,),
         "search_steps": 60,
     }
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name, values in (("players", self.players), ("dataset_sizes", self.dataset_sizes)):
-            if not values or min(values) < 1:
-                raise ValueError(f"{name}: expected a non-empty list of ints >= 1, got {values}")
-        if not self.families or not set(self.families) <= set(FAMILIES):
-            raise ValueError(
-                f"families: expected a non-empty subset of {FAMILIES}, got {self.families}"
-            )
-        if not self.discounts or not all(0.0 < g < 1.0 for g in self.discounts):
-            raise ValueError(f"discounts: every discount must lie in (0, 1), got {self.discounts}")
-        for name in ("num_states", "num_actions", "horizon", "search_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing: must be >= 0, got {self.smoothing}")
-        if not 0.0 <= self.own_weight <= 1.0:
-            raise ValueError(f"own_weight: must lie in [0, 1], got {self.own_weight}")
-        if not self.radii or not all(0.0 < r <= 2.0 for r in self.radii):
-            raise ValueError(f"radii: every radius must lie in (0, 2], got {self.radii}")
-        if not (self.learning_rate > 0 and self.init_scale > 0):
-            raise ValueError(
-                f"learning_rate, init_scale: must be > 0, got {self.learning_rate}, "
-                f"{self.init_scale}"
-            )
 
 
 def settings(config: DSEBoundConfig) -> list[Setting]:

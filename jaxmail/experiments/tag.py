@@ -84,7 +84,19 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg, regularised, theory
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.base import (
+    NON_EMPTY,
+    Config,
+    Experiment,
+    Relation,
+    Setting,
+    Table,
+    each,
+    field,
+    integer,
+    number,
+    register,
+)
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.reporting import numbers, trend
 from jaxmail.experiments.results import violation_tolerance
@@ -122,20 +134,22 @@ class TagConfig(Config):
 
     seeds: int = 16
     chunk_size: int = 8
-    rows: int = 2
-    cols: int = 3
-    discount: float = 0.8
-    temperatures: tuple[float, ...] = (0.05, 0.1, 0.3, 1.0)
-    figure_temperature: float = FIGURE_TEMPERATURE
-    num_policies: int = 125
-    max_noise: float = 1.0
-    num_episodes: int = 2000
-    num_bootstrap: int = 500
-    confidence: float = 0.95
-    dataset_sizes: tuple[int, ...] = (1, 10, 100, 1000)
-    smoothing: float = 0.5
-    horizon: int = 50
-    levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    rows: int = field(2, integer(">= 1"))
+    cols: int = field(3, integer(">= 1"))
+    discount: float = field(0.8, number("(0, 1)"))
+    temperatures: tuple[float, ...] = field((0.05, 0.1, 0.3, 1.0), NON_EMPTY, each(number("> 0")))
+    figure_temperature: float = field(FIGURE_TEMPERATURE, number("> 0"))
+    num_policies: int = field(125, integer(">= 1"))
+    max_noise: float = field(1.0, number("[0, 1]"))
+    num_episodes: int = field(2000, integer(">= 1"))
+    num_bootstrap: int = field(500, integer(">= 0"))
+    confidence: float = field(0.95, number("(0, 1)"))
+    dataset_sizes: tuple[int, ...] = field((1, 10, 100, 1000), NON_EMPTY, each(integer(">= 1")))
+    smoothing: float = field(0.5, number(">= 0"))
+    horizon: int = field(50, integer(">= 1"))
+    levels: tuple[float, ...] = field((0.05, 0.1, 0.2, 0.4), NON_EMPTY, each(number(">= 0")))
+
+    RELATIONS = (Relation(("rows", "cols"), "a grid of at least 2 cells", lambda r, c: r * c >= 2),)
 
     QUICK = {
         "seeds": 2,
@@ -147,38 +161,6 @@ class TagConfig(Config):
         "dataset_sizes": (1, 10, 100),
         "horizon": 30,
     }
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in ("rows", "cols", "num_policies", "num_episodes", "horizon"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.rows * self.cols < 2:
-            raise ValueError(f"rows, cols: the grid needs 2 cells, got {self.rows}x{self.cols}")
-        if not 0.0 < self.discount < 1.0:
-            raise ValueError(f"discount: must lie in (0, 1), got {self.discount}")
-        if not self.temperatures or not all(t > 0 for t in self.temperatures):
-            raise ValueError(
-                f"temperatures: expected a non-empty list of numbers > 0, got {self.temperatures}"
-            )
-        if not self.figure_temperature > 0:
-            raise ValueError(f"figure_temperature: must be > 0, got {self.figure_temperature}")
-        if not 0.0 <= self.max_noise <= 1.0:
-            raise ValueError(f"max_noise: must lie in [0, 1], got {self.max_noise}")
-        if self.num_bootstrap < 0:
-            raise ValueError(f"num_bootstrap: must be >= 0, got {self.num_bootstrap}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence: must lie in (0, 1), got {self.confidence}")
-        if not self.dataset_sizes or min(self.dataset_sizes) < 1:
-            raise ValueError(
-                f"dataset_sizes: expected a non-empty list of ints >= 1, got {self.dataset_sizes}"
-            )
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing: must be >= 0, got {self.smoothing}")
-        if not self.levels or not all(x >= 0 for x in self.levels):
-            raise ValueError(
-                f"levels: expected a non-empty list of numbers >= 0, got {self.levels}"
-            )
 
 
 def settings(config: TagConfig) -> list[Setting]:
