@@ -8,8 +8,9 @@ import re
 import pytest
 
 from jaxmail import experiments
-from jaxmail.experiments import base
-from jaxmail.experiments.base import Config, Constraint, Relation
+from jaxmail.experiments import rules
+from jaxmail.experiments.base import Config
+from jaxmail.experiments.rules import Constraint, Relation
 
 # A value that breaks each kind of rule, keyed by the rule's words (Constraint.expected). A
 # rule whose words are not here fails test_every_declared_constraint_rejects_a_bad_value, so a
@@ -41,8 +42,8 @@ _CASES = [
     (name, config_type, field_name, k)
     for name, experiment in sorted(experiments.EXPERIMENTS.items())
     for config_type in [experiment.config_type]
-    for field_name, rules in config_type.constraints().items()
-    for k in range(len(rules))
+    for field_name, declared in config_type.constraints().items()
+    for k in range(len(declared))
 ]
 
 
@@ -70,9 +71,9 @@ def test_every_experiment_declares_its_rules():
     # The rules that each experiment's configuration had to meet: a field that lost its
     # declaration (e.g. redeclared without `field(...)` in a class that declared none) fails.
     for experiment in experiments.EXPERIMENTS.values():
-        rules = experiment.config_type.constraints()
-        assert rules["seeds"] and rules["chunk_size"]  # inherited from Config
-        unchecked = [n for n, r in rules.items() if not r and n != "base_seed"]
+        declared = experiment.config_type.constraints()
+        assert declared["seeds"] and declared["chunk_size"]  # inherited from Config
+        unchecked = [n for n, r in declared.items() if not r and n != "base_seed"]
         assert not unchecked, (experiment.name, unchecked)
 
 
@@ -117,19 +118,21 @@ def test_numbers_reject_bools_nan_and_strings():
 
 
 def test_building_blocks():
-    assert base.number("(0, 2]").test(2.0) and not base.number("(0, 2]").test(0.0)
-    assert base.number("[0, 1)").test(0.0) and not base.number("[0, 1)").test(1.0)
-    assert base.integer("<= 3").test(3) and not base.integer("<= 3").test(4)
-    assert base.integer("< 3").expected == "an int < 3"
+    assert rules.number("(0, 2]").test(2.0) and not rules.number("(0, 2]").test(0.0)
+    assert rules.number("[0, 1)").test(0.0) and not rules.number("[0, 1)").test(1.0)
+    assert rules.integer("<= 3").test(3) and not rules.integer("<= 3").test(4)
+    assert rules.integer("< 3").expected == "an int < 3"
     with pytest.raises(ValueError, match="range: expected"):
-        base.number("positive")
-    rule = base.optional(base.number("> 0"), "the default")
+        rules.number("positive")
+    rule = rules.number("> 0", none="the default")
     assert rule.test(None) and rule.test(1.0) and not rule.test(0.0)
+    assert rule.expected == "a number > 0 or null (the default)"
+    assert not rules.number("> 0").test(None)
 
     @dataclasses.dataclass(frozen=True)
     class Child(Config):
         seeds: int = 2  # redeclared for its default only: keeps Config's rule
-        width: float = base.field(1.0, base.number("> 0"))
+        width: float = rules.field(1.0, rules.number("> 0"))
         RELATIONS = (Relation(("seeds", "width"), "seeds > width", lambda s, w: s > w),)
 
     assert Child.constraints()["seeds"] == Config.constraints()["seeds"]

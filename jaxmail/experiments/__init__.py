@@ -14,6 +14,7 @@ Modules: :mod:`.base` (the :class:`Experiment` record, :class:`Config`, the regi
 :mod:`.runner` (:func:`run`: chunks, resumption, files), :mod:`.sharding` (:func:`map_seeds`:
 vmap over seeds, sharded over devices), :mod:`.results` (atomic files, CSV, tables, figures),
 :mod:`.reporting` (medians, trend words, violation counts, colours for summaries and figures),
+:mod:`.rules` (the declared rules of configuration fields),
 and one module per experiment. A new experiment registers itself at import
 (:func:`register`); import its module below.
 """

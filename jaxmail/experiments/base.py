@@ -4,10 +4,10 @@ An :class:`Experiment` is a record of plain functions; the runner (:mod:`.runner
 
 1. ``config_type`` (a subclass of :class:`Config`, a frozen dataclass) holds every parameter.
    ``Config.from_dict`` rejects unknown keys; ``Config.quick()`` is the small variant for CI.
-   Each field declares what its value must satisfy (:func:`field` with :class:`Constraint`
-   rules such as ``integer(">= 1")`` or ``number("(0, 1)")``; rules between fields are
-   :class:`Relation` records in ``RELATIONS``), and :class:`Config` checks them all on
-   construction: no subclass checks a field by hand.
+   Each field declares what its value must satisfy (:mod:`.rules`: ``field(0.9,
+   number("(0, 1)"))``; rules between fields are :class:`~.rules.Relation` records in
+   ``RELATIONS``), and :class:`Config` checks them all on construction: no subclass checks a
+   field by hand.
 2. ``settings(config)`` lists the grid: one dict of scalars per setting (``{"num_players": 3,
    "discount": 0.9}``). The keys become the first columns of ``results.csv``.
 3. ``run_chunk(config, setting, keys)`` computes one chunk of seeds of one setting: ``keys`` is a
@@ -41,152 +41,19 @@ runs it.
 from __future__ import annotations
 
 import dataclasses
-import operator
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import jax
 import numpy as np
+
+from jaxmail.experiments.rules import Constraint, Relation, field, integer
 
 Scalar = bool | int | float | str
 Setting = dict[str, Scalar]
 Table = dict[str, np.ndarray]
 
 _NUMBER = (int, float)
-
-
-# ----------------------------------------------------------------------------------------------
-# Declared constraints on configuration fields.
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-_COMPARISONS = ((">=", operator.ge), ("<=", operator.le), (">", operator.gt), ("<", operator.lt))
-
-
-def _range(text: str) -> tuple[Callable[[Any], bool], str]:
-    """``(test, words)`` of a range written ``"> 0"``, ``">= 1"``, ``"(0, 1)"`` or ``"(0, 2]"``.
-
-    A NaN is in no range (every comparison with it is False).
-    """
-    text = text.strip()
-    for symbol, compare in _COMPARISONS:
-        if text.startswith(symbol):
-            limit = float(text[len(symbol) :])
-            return (lambda v, compare=compare, limit=limit: bool(compare(v, limit))), text
-    if len(text) >= 5 and text[0] in "([" and text[-1] in ")]" and "," in text:
-        lo, hi = (float(x) for x in text[1:-1].split(","))
-        above = operator.gt if text[0] == "(" else operator.ge
-        below = operator.lt if text[-1] == ")" else operator.le
-        return (lambda v: bool(above(v, lo) and below(v, hi))), f"in {text}"
-    raise ValueError(f"range: expected '> x', '>= x', '< x', '<= x' or an interval, got {text!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Constraint:
-    """A rule that a configuration field's value must satisfy (see :func:`field`).
-
-    Build one with :func:`integer`, :func:`number`, :func:`one_of`, :func:`optional`,
-    :func:`each`, or use :data:`NON_EMPTY` / :data:`DISTINCT`.
-
-    Attributes:
-      expected: a good value in words (``"an int >= 1"``); the error message quotes it.
-      test: ``test(value) -> bool``; a ``TypeError`` inside it counts as False.
-      each: the rule applies to every element of a tuple field; the error then names the
-        element (``"epsilons[2]: expected a number >= 0, got -0.1 (in [0.0, 0.1, -0.1])"``).
-    """
-
-    expected: str
-    test: Callable[[Any], bool]
-    each: bool = False
-
-    def check(self, name: str, value: Any) -> None:
-        """Raises ``ValueError("<name>: expected <expected>, got <value>")`` on a bad value."""
-        items = enumerate(value) if self.each else ((None, value),)
-        for k, v in items:
-            try:
-                ok = bool(self.test(v))
-            except TypeError:
-                ok = False
-            if not ok:
-                where = name if k is None else f"{name}[{k}]"
-                context = f" (in {list(value)})" if self.each else ""
-                raise ValueError(f"{where}: expected {self.expected}, got {v!r}{context}")
-
-
-def integer(range_: str) -> Constraint:
-    """An ``int`` (not a bool) in ``range_`` (``">= 1"``, ``"[0, 10]"``...)."""
-    test, words = _range(range_)
-    return Constraint(f"an int {words}", lambda v: _is_int(v) and test(v))
-
-
-def number(range_: str) -> Constraint:
-    """An int or float (not a bool, not NaN) in ``range_`` (``"> 0"``, ``"(0, 1)"``...)."""
-    test, words = _range(range_)
-    return Constraint(f"a number {words}", lambda v: _is_number(v) and test(v))
-
-
-def one_of(known: Collection[Any]) -> Constraint:
-    """Every element of a tuple field is one of ``known`` (e.g. a subset of ``FAMILIES``)."""
-    known = tuple(known)
-    return Constraint(f"one of {list(known)}", lambda v: v in known, each=True)
-
-
-def each(constraint: Constraint) -> Constraint:
-    """``constraint`` applied to every element of a tuple field."""
-    return dataclasses.replace(constraint, each=True)
-
-
-def optional(constraint: Constraint, meaning: str) -> Constraint:
-    """``None`` (whose ``meaning`` the message states) or a value meeting ``constraint``."""
-    return Constraint(
-        f"{constraint.expected} or null ({meaning})", lambda v: v is None or constraint.test(v)
-    )
-
-
-NON_EMPTY = Constraint("a non-empty list", lambda v: len(v) > 0)
-DISTINCT = Constraint("a list without duplicates", lambda v: len(set(v)) == len(v))
-
-
-def field(default: Any, *constraints: Constraint) -> Any:
-    """A :class:`Config` field: its ``default`` and the :class:`Constraint` rules it obeys.
-
-    Example::
-
-        discount: float = field(0.9, number("(0, 1)"))
-        families: tuple[str, ...] = field(FAMILIES, NON_EMPTY, one_of(FAMILIES))
-    """
-    return dataclasses.field(default=default, metadata={"constraints": constraints})
-
-
-@dataclasses.dataclass(frozen=True)
-class Relation:
-    """A rule between fields of one :class:`Config` (listed in its ``RELATIONS``).
-
-    Attributes:
-      names: the fields, in the order ``test`` takes them.
-      expected: the rule in words; the message is ``"<names>: expected <expected>, got
-        <name>=<value>, ..."``.
-      test: ``test(*values) -> bool``.
-    """
-
-    names: tuple[str, ...]
-    expected: str
-    test: Callable[..., bool]
-
-    def check(self, config: Config) -> None:
-        values = [getattr(config, name) for name in self.names]
-        if not self.test(*values):
-            got = ", ".join(f"{n}={v!r}" for n, v in zip(self.names, values))
-            raise ValueError(f"{', '.join(self.names)}: expected {self.expected}, got {got}")
 
 
 def _parse(name: str, value: Any, kind: type, words: str) -> Any:
@@ -243,9 +110,10 @@ class Config:
     and give every field a default; fields hold JSON-like values (bool, int, float, str, or
     tuples of them), so that ``config.json`` round-trips.
 
-    A field's rules are declared with :func:`field` (``discount: float = field(0.9,
-    number("(0, 1)"))``) and rules between fields in ``RELATIONS``; construction checks them
-    in field order and raises ``ValueError`` naming the field, the value and what was expected.
+    A field's rules are declared with :func:`jaxmail.experiments.rules.field` (``discount:
+    float = field(0.9, number("(0, 1)"))``) and rules between fields in ``RELATIONS``;
+    construction checks them in field order and raises ``ValueError`` naming the field, the
+    value and what was expected.
     A subclass that redeclares a field only to change its default (``seeds: int = 16``) keeps
     the rules of the class that declared them.
 

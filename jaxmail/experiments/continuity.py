@@ -116,24 +116,11 @@ from jax import lax
 import jaxmail as jm
 from jaxmail import _linalg, theory
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import (
-    NON_EMPTY,
-    Config,
-    Experiment,
-    Relation,
-    Setting,
-    Table,
-    each,
-    field,
-    integer,
-    number,
-    one_of,
-    optional,
-    register,
-)
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.demonstrations import certification, certified_rows, nash_expert
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
+from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.responses import default_set_tol
 
@@ -187,10 +174,8 @@ class ContinuityConfig(Config):
     families: tuple[str, ...] = field(FAMILIES, NON_EMPTY, one_of(FAMILIES))
     general_players: tuple[int, ...] = field((2, 3), NON_EMPTY, each(integer(">= 2")))
     nash_players: tuple[int, ...] = field((2,), NON_EMPTY, each(integer(">= 2")))
-    nash_gap_tol: float | None = field(None, optional(number("> 0"), "the solver's default"))
-    nash_end_temperature: float | None = field(
-        None, optional(number("> 0"), "the solver's default")
-    )
+    nash_gap_tol: float | None = field(None, number("> 0", none="the solver's default"))
+    nash_end_temperature: float | None = field(None, number("> 0", none="the solver's default"))
     temperatures: tuple[float, ...] = field((0.1, 0.3, 1.0), NON_EMPTY, each(number("> 0")))
     num_states: int = field(8, integer(">= 1"))
     num_actions: int = field(2, integer(">= 2"))

@@ -58,19 +58,9 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import (
-    Config,
-    Experiment,
-    Setting,
-    Table,
-    each,
-    field,
-    integer,
-    number,
-    one_of,
-    register,
-)
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
+from jaxmail.experiments.rules import each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import counterexamples as cx
 

@@ -109,23 +109,10 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import (
-    DISTINCT,
-    NON_EMPTY,
-    Config,
-    Experiment,
-    Setting,
-    Table,
-    each,
-    field,
-    integer,
-    number,
-    one_of,
-    optional,
-    register,
-)
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, bound_finding, bound_margin
 from jaxmail.experiments.results import violation_tolerance
+from jaxmail.experiments.rules import DISTINCT, NON_EMPTY, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol, default_tol
 
@@ -207,10 +194,8 @@ class DemonstrationsConfig(Config):
     learners: tuple[str, ...] = field(LEARNERS, NON_EMPTY, one_of(LEARNERS), DISTINCT)
     num_players: int = field(3, integer(">= 1"))
     nash_players: int = field(2, integer(">= 1"))
-    nash_gap_tol: float | None = field(None, optional(number("> 0"), "the solver's default"))
-    nash_end_temperature: float | None = field(
-        None, optional(number("> 0"), "the solver's default")
-    )
+    nash_gap_tol: float | None = field(None, number("> 0", none="the solver's default"))
+    nash_end_temperature: float | None = field(None, number("> 0", none="the solver's default"))
     num_states: int = field(5, integer(">= 1"))
     num_actions: int = field(2, integer(">= 1"))
     discount: float = field(0.9, number("(0, 1)"))

@@ -61,21 +61,10 @@ from jaxmail import _linalg, tightness
 from jaxmail.equilibria import dominance_violation
 from jaxmail.experiments import findings as F
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import (
-    NON_EMPTY,
-    Config,
-    Experiment,
-    Setting,
-    Table,
-    each,
-    field,
-    integer,
-    number,
-    one_of,
-    register,
-)
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.reporting import maximum
 from jaxmail.experiments.results import violation_tolerance
+from jaxmail.experiments.rules import NON_EMPTY, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import dominant
 

@@ -84,22 +84,11 @@ import numpy as np
 import jaxmail as jm
 from jaxmail import _linalg, regularised, theory
 from jaxmail.experiments import reporting, results
-from jaxmail.experiments.base import (
-    NON_EMPTY,
-    Config,
-    Experiment,
-    Relation,
-    Setting,
-    Table,
-    each,
-    field,
-    integer,
-    number,
-    register,
-)
+from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.reporting import numbers, trend
 from jaxmail.experiments.results import violation_tolerance
+from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.responses import default_set_tol
 
