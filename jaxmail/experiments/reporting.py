@@ -149,8 +149,9 @@ def panel_grid(count: int, *, max_cols: int, width: float, height: float, extra_
     Args:
       count: number of panels (>= 1).
       max_cols: panels per row at most.
-      width, height: inches per panel; the figure is ``(width cols, height rows +
-        extra_height)`` with matplotlib's constrained layout.
+      width: inches per panel across; the figure is ``width cols`` wide.
+      height: inches per panel down; the figure is ``height rows + extra_height`` high
+        (matplotlib's constrained layout).
       extra_height: inches added for a figure-wide legend or title.
 
     Returns:
