@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from jaxmail.experiments import reporting
+from jaxmail.experiments import continuity, demonstrations, dse_bound, reporting, tag
 
 
 def test_median_nan_rules():
@@ -80,3 +80,11 @@ def test_panel_grid_hides_unused_panels():
     assert len(axes) == 3 and len(fig.axes) == 4  # a 2 x 2 grid, one panel unused
     assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
     assert tuple(fig.get_size_inches()) == pytest.approx((4.0, 3.5))  # 2 cols, 2 rows + 0.5
+
+
+def test_an_empty_table_summarises_as_no_results():
+    assert reporting.no_results("# t: a title") == "# t: a title\n\nNo results.\n"
+    for module in (continuity, demonstrations, dse_bound, tag):
+        config = module.EXPERIMENT.config_type.quick()
+        summary = module.summarize(config, {}, "unused")
+        assert summary.startswith("# ") and summary.endswith("\n\nNo results.\n"), summary

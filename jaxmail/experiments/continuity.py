@@ -986,9 +986,10 @@ def findings(config: ContinuityConfig, table: Table) -> list[Finding]:
 
 def summarize(config: ContinuityConfig, table: Table, out_dir: str) -> str:
     del out_dir
-    lines = ["# continuity: how large is delta(eps), and does Lemma 4 hold with it?", ""]
+    title = "# continuity: how large is delta(eps), and does Lemma 4 hold with it?"
     if not len(table.get("kind", ())):
-        return "\n".join(lines + ["No results."]) + "\n"
+        return reporting.no_results(title)
+    lines = [title, ""]
     cert = certification(table, NASH_FAMILY)
     found = findings(config, table)
     table = _with_discount(config, certified_rows(table, NASH_FAMILY))

@@ -919,9 +919,10 @@ def findings(config: DemonstrationsConfig, table: Table) -> list[Finding]:
 
 def summarize(config: DemonstrationsConfig, table: Table, out_dir: str) -> str:
     del out_dir
-    lines = ["# demonstrations: NashGap of learned policies vs the number of demonstrations", ""]
+    title = "# demonstrations: NashGap of learned policies vs the number of demonstrations"
     if not len(table.get("nash_gap", ())):
-        return "\n".join(lines + ["No results."]) + "\n"
+        return reporting.no_results(title)
+    lines = [title, ""]
     full = table
     cert = certification(full)
     table = certified_rows(full)  # uncertified Nash experts: counted below, then left out

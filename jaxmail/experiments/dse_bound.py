@@ -518,9 +518,10 @@ def _groups(config: DSEBoundConfig):
 def summarize(config: DSEBoundConfig, table: Table, out_dir: str) -> str:
     del out_dir
     rows_total = len(table.get("nash_gap", ()))
-    lines = ["# dse-bound: how tight is Lemma 3 on dominant-strategy games?", ""]
+    title = "# dse-bound: how tight is Lemma 3 on dominant-strategy games?"
     if not rows_total:
-        return "\n".join(lines + ["No results."]) + "\n"
+        return reporting.no_results(title)
+    lines = [title, ""]
     tol = violation_tolerance(table["discount"])
     violated = reporting.violations(table["nash_gap"], table["bound"], tol)
     lines.append(

@@ -37,6 +37,12 @@ def _floats(values: Any) -> np.ndarray:
     return np.asarray(list(values) if isinstance(values, Iterator) else values, dtype=float)
 
 
+def no_results(title: str) -> str:
+    """The whole ``summary.md`` of an experiment whose ``results.csv`` has no row: its
+    ``title`` line and ``No results.``."""
+    return f"{title}\n\nNo results.\n"
+
+
 def median(values: Any, *, nan: str) -> float:
     """The median of ``values`` (any shape, flattened), with a stated NaN rule.
 

@@ -655,12 +655,10 @@ def _tested_words(finding: Finding, subject: str, ratio: str) -> str:
 def summarize(config: TagConfig, table: Table, out_dir: str) -> str:
     del out_dir
     total = len(table.get("nash_gap", ()))
-    lines = [
-        "# tag: exploitability of imitators of a soft Nash expert in Tag (the paper's App. E)",
-        "",
-    ]
+    title = "# tag: exploitability of imitators of a soft Nash expert in Tag (the paper's App. E)"
     if not total:
-        return "\n".join(lines + ["No results."]) + "\n"
+        return reporting.no_results(title)
+    lines = [title, ""]
     taus = [t for t in config.temperatures if len(results.select(table, temperature=t)["seed"])]
     perturbed = results.select(table, learner=PERTURBED)
     bc = results.select(table, learner=BC)
