@@ -673,7 +673,14 @@ def main(argv=None):
     if "matching" in kernels:
         jobs += [(row_matching, size) for size in mm]
     for fn, size in jobs:
-        print(_format(fn(timer, *size, dtype, args)), flush=True)
+        row = fn(timer, *size, dtype, args)
+        if row["t"] <= 0 or min(row["parts"].values()) <= 0:
+            print(
+                f"# warning: {row['kernel']} S={row['S']}: a time difference is not above the "
+                "noise (<= 0); raise --k2, --batch or --floor-seconds",
+                flush=True,
+            )
+        print(_format(row), flush=True)
     print(f"# load average at the end {os.getloadavg()}")
 
 
