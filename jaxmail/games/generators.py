@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmail._args import check_choice
 from jaxmail._arrays import default_float_dtype, is_concrete
 from jaxmail.game import MarkovGame
 from jaxmail.responses import solve_mdp
@@ -160,12 +161,6 @@ def _check_branching(branching, num_states: int) -> int | None:
     return k
 
 
-def _check_initial(initial: str) -> str:
-    if initial not in INITIALS:
-        raise ValueError(f"initial: expected one of {INITIALS}, got {initial!r}")
-    return initial
-
-
 def _format_bytes(n: int) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
@@ -215,7 +210,7 @@ def _check_common(
     _check_discount(discount)
     k = _check_branching(branching, num_states)
     concentration = _check_concentration(concentration)
-    _check_initial(initial)
+    check_choice("initial", initial, INITIALS)
     check_memory(num_states, actions, max_bytes=max_bytes)
     return _Spec(num_states, actions, k, concentration, initial)
 
