@@ -22,6 +22,13 @@ def check_count(name: str, value, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_choice(name: str, value, choices: tuple) -> str:
+    """Returns ``value``; raises ``ValueError`` naming ``choices`` unless it is one of them."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+    return value
+
+
 def check_scalar(name: str, value, dtype, *, positive: bool, upper: float | None = None):
     """Returns ``value`` as a scalar array of ``dtype``; checks its range when concrete."""
     if value is None:

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail import _npz, checking
+from jaxmail import _records, checking
 from jaxmail._arrays import default_float_dtype, host_array, is_concrete
 from jaxmail.game import MarkovGame, batch_words, check_game, input_dtype
 from jaxmail.policy import check_policy
@@ -45,7 +45,7 @@ _FORMAT = "jaxmail.Dataset/1"
 
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
-class Dataset:
+class Dataset(_records.Record):
     """Demonstrations: ``N`` trajectories of joint play, padded to ``T`` steps.
 
     Constructing one from arrays checks structure always and values when the arrays are concrete
@@ -104,17 +104,6 @@ class Dataset:
         object.__setattr__(self, "actions", jnp.asarray(actions, dtype=jnp.int32))
         object.__setattr__(self, "mask", jnp.asarray(mask, dtype=bool))
         object.__setattr__(self, "weights", jnp.asarray(weights, dtype=default_float_dtype()))
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in _FIELDS), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        del aux
-        obj = object.__new__(cls)
-        for name, value in zip(_FIELDS, children):
-            object.__setattr__(obj, name, value)
-        return obj
 
     @property
     def num_trajectories(self) -> int:
@@ -416,12 +405,10 @@ def action_counts(game: MarkovGame, data: Dataset, *, weighted: bool = False) ->
 
 def save_dataset(path: str | os.PathLike, data: Dataset) -> None:
     """Writes one dataset to ``path`` as ``.npz`` (no pickle), atomically (temp file + rename)."""
-    if not os.fspath(path).endswith(".npz"):
-        raise ValueError(f"path: a dataset file must end in .npz, got {os.fspath(path)!r}")
+    _records.check_path(path, kind="dataset")
     if data.states.ndim != 2:
         raise ValueError(f"data: save_dataset writes one dataset; got states {data.states.shape}")
-    arrays = {f: np.asarray(getattr(data, f)) for f in _FIELDS}
-    _npz.save(path, arrays, tag=_FORMAT, kind="dataset")
+    _records.save(path, data, tag=_FORMAT, kind="dataset")
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
@@ -434,8 +421,4 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
         starts with the path.
       TypeError: a field has the wrong dtype; the message starts with the path.
     """
-    fields = _npz.load(path, _FIELDS, tag=_FORMAT, kind="dataset")
-    try:
-        return Dataset(**fields)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"{os.fspath(path)}: {e}") from e
+    return _records.load(path, Dataset, tag=_FORMAT, kind="dataset")

@@ -66,9 +66,13 @@ def policy_matrices(game: MarkovGame, policy: Sequence[Array]) -> tuple[Array, A
     Returns:
       ``(P_pi [S, S], r_pi [n, S])``.
     """
-    policy = check_policy(game, policy)
+    return _chain(game, check_policy(game, policy), game.reward)
+
+
+def _chain(game: MarkovGame, policy: Sequence[Array], reward: Array) -> tuple[Array, Array]:
+    """``(P_pi [S, S], r_pi [n, S])`` of ``reward [n, S, A_1..A_n]`` (the game's, or centred)."""
     p_pi = _contract.contract_all(game.transition, policy, trailing=1)
-    r_pi = _contract.contract_all(jnp.moveaxis(game.reward, 0, -1), policy, trailing=1)
+    r_pi = _contract.contract_all(jnp.moveaxis(reward, 0, -1), policy, trailing=1)
     return p_pi, r_pi.T
 
 
@@ -111,9 +115,8 @@ def _centred_policy_matrices(game: MarkovGame, policy: Sequence[Array]):
     whose rounding is relative to the size of what it sums.
     """
     c = reward_offsets(game.reward, axis=tuple(range(1, game.reward.ndim)))
-    p_pi = _contract.contract_all(game.transition, policy, trailing=1)
-    r_pi = _contract.contract_all(jnp.moveaxis(game.reward - c, 0, -1), policy, trailing=1)
-    return p_pi, r_pi.T, c.reshape(-1)
+    p_pi, r_pi = _chain(game, policy, game.reward - c)
+    return p_pi, r_pi, c.reshape(-1)
 
 
 def evaluate_chain(
@@ -143,6 +146,38 @@ def evaluate_chain(
         occupancy, ok_d = _linalg.solve(factors, rhs, transpose=True, tol=tol, max_iters=max_iters)
         ok = ok & ok_d
     return values, occupancy, ok
+
+
+def _evaluate_policy(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    *,
+    want_values: bool = True,
+    want_occupancy: bool,
+    solver: str,
+    tol=None,
+    max_iters: int = 100_000,
+):
+    """:func:`evaluate_chain` of ``policy`` from the centred rewards: ``(values, occupancy, ok)``.
+
+    The one path from a policy to its solves (the shorthands take the iterative solver's
+    defaults, ``tol=None`` and 100 000 steps). Without values the centred rewards are unused
+    and compiled away.
+    """
+    _linalg.check_solver(solver)
+    policy = check_policy(game, policy)
+    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
+    return evaluate_chain(
+        game,
+        p_pi,
+        r_pi,
+        want_values=want_values,
+        want_occupancy=want_occupancy,
+        solver=solver,
+        tol=tol,
+        max_iters=max_iters,
+        offset=c,
+    )
 
 
 def _flagged(x: Array, converged: Array, solver: str) -> Array:
@@ -189,19 +224,8 @@ def evaluate(
       >>> ev.values.shape, float(ev.occupancy.sum())
       ((2, 1), 1.0)
     """
-    _linalg.check_solver(solver)
-    policy = check_policy(game, policy)
-    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
-    values, occupancy, ok = evaluate_chain(
-        game,
-        p_pi,
-        r_pi,
-        want_values=True,
-        want_occupancy=True,
-        solver=solver,
-        tol=tol,
-        max_iters=max_iters,
-        offset=c,
+    values, occupancy, ok = _evaluate_policy(
+        game, policy, want_occupancy=True, solver=solver, tol=tol, max_iters=max_iters
     )
     return Evaluation(values, values @ game.initial, occupancy, ok)
 
@@ -215,20 +239,7 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
     result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
     takes ``tol`` and ``max_iters``.
     """
-    _linalg.check_solver(solver)
-    policy = check_policy(game, policy)
-    p_pi, r_pi, c = _centred_policy_matrices(game, policy)
-    v, _, ok = evaluate_chain(
-        game,
-        p_pi,
-        r_pi,
-        want_values=True,
-        want_occupancy=False,
-        solver=solver,
-        tol=None,
-        max_iters=100_000,
-        offset=c,
-    )
+    v, _, ok = _evaluate_policy(game, policy, want_occupancy=False, solver=solver)
     return _flagged(v, ok, solver)
 
 
@@ -236,10 +247,7 @@ def values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> 
 def expected_values(game: MarkovGame, policy: Sequence[Array], *, solver: str = "lu") -> Array:
     """``[n]`` values at the initial distribution, ``V_i^pi(mu0) = mu0 . V_i^pi``.
 
-    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
-    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
-    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
-    takes ``tol`` and ``max_iters``.
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
     return values(game, policy, solver=solver) @ game.initial
 
@@ -252,23 +260,9 @@ def state_occupancy(game: MarkovGame, policy: Sequence[Array], *, solver: str = 
     ``(I - gamma P_pi)^T d = (1 - gamma) mu0``. Non-negative, sums to 1, and satisfies the flow
     equation ``d = (1 - gamma) mu0 + gamma P_pi^T d``.
 
-    With ``solver="iterative"``, a solve that does not meet its stopping rule (see
-    :func:`evaluate`) within 100 000 steps gives NaN everywhere, so that it cannot pass for a
-    result; :func:`evaluate` returns the last iterate with its ``converged`` flag instead and
-    takes ``tol`` and ``max_iters``.
+    NaN where the iterative solve did not converge (see :func:`values`).
     """
-    _linalg.check_solver(solver)
-    p_pi, r_pi = policy_matrices(game, policy)
-    _, d, ok = evaluate_chain(
-        game,
-        p_pi,
-        r_pi,
-        want_values=False,
-        want_occupancy=True,
-        solver=solver,
-        tol=None,
-        max_iters=100_000,
-    )
+    _, d, ok = _evaluate_policy(game, policy, want_values=False, want_occupancy=True, solver=solver)
     return _flagged(d, ok, solver)
 
 

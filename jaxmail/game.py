@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmail import _npz
+from jaxmail import _records
 from jaxmail._arrays import default_float_dtype, host_array, is_concrete
 
 Array = jax.Array
@@ -142,7 +142,7 @@ def check_distributions(name: str, x: np.ndarray, *, atol: float, index_names: s
 
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
-class MarkovGame:
+class MarkovGame(_records.Record):
     """A finite discounted n-player general-sum Markov game with dense tensors.
 
     Constructing one from arrays validates it: structure (ranks, shapes, player counts) always,
@@ -186,18 +186,6 @@ class MarkovGame:
         from jaxmail import checking  # traced values: checked mode only (checking imports game)
 
         checking.check_game(self)
-
-    # -- pytree protocol: rebuilding from leaves does not re-validate. --
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in _FIELDS), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        del aux
-        obj = object.__new__(cls)
-        for name, value in zip(_FIELDS, children):
-            object.__setattr__(obj, name, value)
-        return obj
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -409,15 +397,13 @@ def save_game(path: str | os.PathLike, game: MarkovGame) -> None:
     Raises:
       ValueError: ``path`` does not end in ``.npz``, or ``game`` is a batch.
     """
-    if not os.fspath(path).endswith(".npz"):
-        raise ValueError(f"path: a game file must end in .npz, got {os.fspath(path)!r}")
+    _records.check_path(path, kind="game")
     if np.ndim(game.discount) != 0:
         raise ValueError(
             f"game: save_game writes one game; got a batch (discount is not a scalar): "
             f"{batch_words(_shape(game.discount))}"
         )
-    arrays = {f: np.asarray(getattr(game, f)) for f in _FIELDS}
-    _npz.save(path, arrays, tag=_FORMAT, kind="game")
+    _records.save(path, game, tag=_FORMAT, kind="game")
 
 
 def load_game(path: str | os.PathLike) -> MarkovGame:
@@ -430,8 +416,4 @@ def load_game(path: str | os.PathLike) -> MarkovGame:
         starts with the path.
       TypeError: a field has a dtype a game cannot have; the message starts with the path.
     """
-    fields = _npz.load(path, _FIELDS, tag=_FORMAT, kind="game")
-    try:
-        return MarkovGame(**fields)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"{os.fspath(path)}: {e}") from e
+    return _records.load(path, MarkovGame, tag=_FORMAT, kind="game")

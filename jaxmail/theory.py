@@ -42,6 +42,7 @@ from jax import lax
 
 from jaxmail import _linalg
 from jaxmail._api import kernel
+from jaxmail._args import check_choice
 from jaxmail._arrays import is_concrete
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
@@ -87,12 +88,6 @@ def _check_num_players(num_players) -> Array:
     return jnp.asarray(num_players)
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
-    return value
-
-
 def lemma3_constant(num_players: int | Array, *, constant: str = "proof") -> Array:
     """The constant ``c`` of Lemma 3: ``2n - 1`` (``"proof"``, default) or ``2n`` (``"statement"``).
 
@@ -101,7 +96,7 @@ def lemma3_constant(num_players: int | Array, *, constant: str = "proof") -> Arr
     Raises:
       ValueError: ``constant`` is not a known name, or a concrete ``num_players < 1``.
     """
-    _check_choice("constant", constant, CONSTANTS)
+    check_choice("constant", constant, CONSTANTS)
     n = _check_num_players(num_players)
     return 2 * n - 1 if constant == "proof" else 2 * n
 
@@ -160,7 +155,7 @@ def lemma4_delta_argument(
     Raises:
       ValueError: unknown ``form``, or a concrete ``num_players < 1``.
     """
-    _check_choice("form", form, DELTA_FORMS)
+    check_choice("form", form, DELTA_FORMS)
     n = _check_num_players(num_players)
     bc_error = jnp.asarray(bc_error)
     if form == "safe":
@@ -490,8 +485,7 @@ def adversarial_delta(
       >>> round(float(est.expert_shift), 4), round(float(est.delta), 4)   # flips s0: delta = 2
       (1.8, 2.0)
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    check_choice("method", method, METHODS)
     if game.num_players < 2:
         raise ValueError(f"game: adversarial_delta needs n >= 2 players, got {game.num_players}")
     if isinstance(num_random, bool) or not isinstance(num_random, (int, np.integer)):
@@ -794,8 +788,7 @@ def concentrability(
       A :class:`Concentrability` (``coefficients [n]``, ``ratios [n, S]``,
       ``max_occupancy [n, S]``, ``expert_occupancy [S]``, ``converged [n]``).
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    check_choice("method", method, METHODS)
     expert = check_policy(game, expert, name="expert")
     dtype = game.dtype
     gamma = game.discount

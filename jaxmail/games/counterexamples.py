@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail._args import check_choice
 from jaxmail._arrays import default_float_dtype, is_concrete
 from jaxmail.game import MarkovGame
 from jaxmail.games.generators import DEFAULT_MAX_BYTES, check_memory
@@ -55,12 +56,6 @@ def _game(transition, reward, initial, discount) -> MarkovGame:
     return MarkovGame(transition=transition, reward=reward, initial=initial, discount=discount)
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
-    return value
-
-
 def lemma1_game(discount: float | Array = 0.9, *, off_path: str = "stay") -> Counterexample:
     """Lemma 1: matching state occupancies is not enough, even with full support.
 
@@ -88,7 +83,7 @@ def lemma1_game(discount: float | Array = 0.9, *, off_path: str = "stay") -> Cou
     Returns:
       ``Counterexample(game, expert, learner)`` with ``S = 3``, ``A = (2, 2)``.
     """
-    _check_choice("off_path", off_path, LEMMA1_OFF_PATH)
+    check_choice("off_path", off_path, LEMMA1_OFF_PATH)
     num_states = 3
     advance = np.roll(np.eye(num_states), 1, axis=1)  # advance[s, s + 1 mod 3] = 1
     off = {
@@ -254,7 +249,7 @@ def lemma2_game(
     Returns:
       ``Counterexample(game, expert, learner)`` with ``S = k + 2``, ``A = (2, 2)``.
     """
-    _check_choice("exp_state", exp_state, LEMMA2_EXP_STATE)
+    check_choice("exp_state", exp_state, LEMMA2_EXP_STATE)
     eps = _concrete_float("epsilon", epsilon)
     gamma = _concrete_float("discount", discount)
     if not (np.isfinite(eps) and eps > 0):

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmail._args import check_choice
 from jaxmail._arrays import default_float_dtype, is_concrete
 from jaxmail.game import MarkovGame
 from jaxmail.responses import solve_mdp
@@ -160,12 +161,6 @@ def _check_branching(branching, num_states: int) -> int | None:
     return k
 
 
-def _check_initial(initial: str) -> str:
-    if initial not in INITIALS:
-        raise ValueError(f"initial: expected one of {INITIALS}, got {initial!r}")
-    return initial
-
-
 def _format_bytes(n: int) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
@@ -196,25 +191,28 @@ def check_memory(num_states: int, num_actions: Sequence[int], *, max_bytes: int)
     return size
 
 
+class _Spec(NamedTuple):
+    """The checked sizes and options of one generator call: hashable, so one ``jit`` static."""
+
+    num_states: int
+    num_actions: tuple[int, ...]
+    branching: int | None
+    concentration: float
+    initial: str
+
+
 def _check_common(
-    num_states,
-    num_actions,
-    discount,
-    branching,
-    concentration,
-    initial,
-    max_bytes,
-    *,
-    num_players=None,
-):
+    num_states, num_actions, discount, branching, concentration, initial, max_bytes, *, players=None
+) -> _Spec:
+    """The checks every generator makes; ``players`` fixes the number of players, if given."""
     num_states = _check_count("num_states", num_states)
-    actions = _check_actions(num_actions, num_players=num_players)
+    actions = _check_actions(num_actions, num_players=players)
     _check_discount(discount)
     k = _check_branching(branching, num_states)
     concentration = _check_concentration(concentration)
-    _check_initial(initial)
+    check_choice("initial", initial, INITIALS)
     check_memory(num_states, actions, max_bytes=max_bytes)
-    return num_states, actions, k, concentration
+    return _Spec(num_states, actions, k, concentration, initial)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,15 +262,16 @@ def _dirichlet(key, concentration: float, shape, size: int, dtype):
     return jax.nn.softmax(log_gamma.astype(dtype), axis=-1)
 
 
-def _random_rows(key, shape, num_states, branching, concentration, dtype):
-    """``[*shape, S]`` random distributions (dense Dirichlet, or ``k``-sparse)."""
+def _random_rows(key, shape, spec: _Spec, dtype):
+    """``[*shape, S]`` random distributions (dense Dirichlet, or ``k``-sparse), as ``spec`` says."""
+    num_states, branching = spec.num_states, spec.branching
     if branching is None:
-        return _dirichlet(key, concentration, shape, num_states, dtype)
+        return _dirichlet(key, spec.concentration, shape, num_states, dtype)
     key_support, key_weights = jax.random.split(key)
     # k distinct next states per row, uniformly: the top k of i.i.d. uniform noise.
     noise = _uniform01(key_support, (*shape, num_states), SAMPLE_DTYPE)
     _, support = lax.top_k(noise, branching)  # [*shape, k]
-    weights = _dirichlet(key_weights, concentration, shape, branching, dtype)
+    weights = _dirichlet(key_weights, spec.concentration, shape, branching, dtype)
     rows = math.prod(shape)
     out = jnp.zeros((rows, num_states), dtype)
     out = out.at[jnp.arange(rows)[:, None], support.reshape(rows, branching)].set(
@@ -281,10 +280,11 @@ def _random_rows(key, shape, num_states, branching, concentration, dtype):
     return out.reshape(*shape, num_states)
 
 
-def _initial(key, num_states, initial, dtype):
-    if initial == "uniform":
-        return jnp.full((num_states,), 1.0 / num_states, dtype)
-    return _dirichlet(key, 1.0, (), num_states, dtype)
+def _initial(key, spec: _Spec, dtype):
+    """``mu0 [S]``: uniform, or ``Dirichlet(1)`` drawn with ``key`` (``spec.initial``)."""
+    if spec.initial == "uniform":
+        return jnp.full((spec.num_states,), 1.0 / spec.num_states, dtype)
+    return _dirichlet(key, 1.0, (), spec.num_states, dtype)
 
 
 def _uniform(key, shape, dtype, scale=1.0):
@@ -292,23 +292,12 @@ def _uniform(key, shape, dtype, scale=1.0):
     return jnp.asarray(scale, dtype) * (2.0 * _uniform01(key, shape, dtype) - 1.0)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "num_states",
-        "num_actions",
-        "branching",
-        "concentration",
-        "initial",
-        "payoff",
-    ),
-)
-def _random_arrays(key, *, num_states, num_actions, branching, concentration, initial, payoff):
+@functools.partial(jax.jit, static_argnames=("spec", "payoff"))
+def _random_arrays(key, *, spec: _Spec, payoff: str):
     dtype = default_float_dtype()
+    num_states, num_actions = spec.num_states, spec.num_actions
     key_p, key_r, key_mu = jax.random.split(key, 3)
-    transition = _random_rows(
-        key_p, (num_states, *num_actions), num_states, branching, concentration, dtype
-    )
+    transition = _random_rows(key_p, (num_states, *num_actions), spec, dtype)
     n = len(num_actions)
     if payoff == "general":
         reward = _uniform(key_r, (n, num_states, *num_actions), dtype)
@@ -318,40 +307,12 @@ def _random_arrays(key, *, num_states, num_actions, branching, concentration, in
     else:  # "common"
         r0 = _uniform(key_r, (num_states, *num_actions), dtype)
         reward = jnp.broadcast_to(r0, (n, *r0.shape))
-    return transition, reward, _initial(key_mu, num_states, initial, dtype)
+    return transition, reward, _initial(key_mu, spec, dtype)
 
 
-def _random_family(
-    key,
-    num_states,
-    num_actions,
-    discount,
-    branching,
-    concentration,
-    initial,
-    max_bytes,
-    payoff,
-    num_players=None,
-):
-    num_states, actions, k, concentration = _check_common(
-        num_states,
-        num_actions,
-        discount,
-        branching,
-        concentration,
-        initial,
-        max_bytes,
-        num_players=num_players,
-    )
-    transition, reward, mu0 = _random_arrays(
-        key,
-        num_states=num_states,
-        num_actions=actions,
-        branching=k,
-        concentration=concentration,
-        initial=initial,
-        payoff=payoff,
-    )
+def _random_family(key, spec: _Spec, discount, payoff: str) -> MarkovGame:
+    """The game of :func:`random_game` and its zero-sum and common-payoff variants."""
+    transition, reward, mu0 = _random_arrays(key, spec=spec, payoff=payoff)
     return MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
 
 
@@ -404,17 +365,10 @@ def random_game(
       >>> games.transition.shape
       (8, 32, 3, 3, 2, 32)
     """
-    return _random_family(
-        key,
-        num_states,
-        num_actions,
-        discount,
-        branching,
-        concentration,
-        initial,
-        max_bytes,
-        "general",
+    spec = _check_common(
+        num_states, num_actions, discount, branching, concentration, initial, max_bytes
     )
+    return _random_family(key, spec, discount, "general")
 
 
 def zero_sum_game(
@@ -430,30 +384,16 @@ def zero_sum_game(
 ) -> MarkovGame:
     """A random two-player zero-sum game: ``R[0] ~ U[-1, 1]``, ``R[1] = -R[0]`` exactly.
 
-    Transitions and ``mu0`` as in :func:`random_game`.
+    Transitions and ``mu0`` as in :func:`random_game`; so are the arguments but for one.
 
     Args:
       key: PRNG key (consumed).
-      num_states: as :func:`random_game`.
       num_actions: ``A`` (both players) or ``(A_1, A_2)``.
-      discount: as :func:`random_game`.
-      branching: as :func:`random_game`.
-      concentration: as :func:`random_game`.
-      initial: as :func:`random_game`.
-      max_bytes: as :func:`random_game`.
     """
-    return _random_family(
-        key,
-        num_states,
-        num_actions,
-        discount,
-        branching,
-        concentration,
-        initial,
-        max_bytes,
-        "zero_sum",
-        num_players=2,
+    spec = _check_common(
+        num_states, num_actions, discount, branching, concentration, initial, max_bytes, players=2
     )
+    return _random_family(key, spec, discount, "zero_sum")
 
 
 def common_payoff_game(
@@ -471,17 +411,10 @@ def common_payoff_game(
 
     Transitions and ``mu0`` as in :func:`random_game`; arguments likewise.
     """
-    return _random_family(
-        key,
-        num_states,
-        num_actions,
-        discount,
-        branching,
-        concentration,
-        initial,
-        max_bytes,
-        "common",
+    spec = _check_common(
+        num_states, num_actions, discount, branching, concentration, initial, max_bytes
     )
+    return _random_family(key, spec, discount, "common")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -518,24 +451,31 @@ def _check_own_weight(own_weight) -> None:
     _check_real("own_weight", own_weight, low=0.0, high=1.0, closed_high=True)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("num_states", "num_actions", "branching", "concentration", "initial"),
-)
-def _dominant_arrays(
-    key, own_weight, *, num_states, num_actions, branching, concentration, initial
-):
-    dtype = default_float_dtype()
-    key_p, key_r, key_mu = jax.random.split(key, 3)
-    rows = _random_rows(key_p, (num_states,), num_states, branching, concentration, dtype)
-    shape = (num_states,) + (1,) * len(num_actions) + (num_states,)
-    transition = jnp.broadcast_to(rows.reshape(shape), (num_states, *num_actions, num_states))
-    reward, utilities = _separable_rewards(key_r, num_states, num_actions, own_weight, dtype)
-    expert = tuple(
-        jax.nn.one_hot(jnp.argmax(u, axis=-1), a, dtype=dtype)
-        for u, a in zip(utilities, num_actions)
+def _moved_by(rows, num_actions, mover: int | None):
+    """``[S, A_1..A_n, S]`` transitions from ``rows``: ``[S, S]`` (``mover=None``: no player
+    moves the state) or ``[S, A_mover, S]`` (only player ``mover``'s action does)."""
+    num_states = rows.shape[0]
+    axes = tuple(a if j == mover else 1 for j, a in enumerate(num_actions))
+    return jnp.broadcast_to(
+        rows.reshape((num_states, *axes, num_states)), (num_states, *num_actions, num_states)
     )
-    return transition, reward, _initial(key_mu, num_states, initial, dtype), expert
+
+
+def _one_hot(best, num_actions, dtype) -> tuple[Array, ...]:
+    """``n`` one-hot policies ``[S, A_i]`` from ``n`` arrays ``[S]`` of actions."""
+    return tuple(jax.nn.one_hot(b, a, dtype=dtype) for b, a in zip(best, num_actions))
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _dominant_arrays(key, own_weight, *, spec: _Spec):
+    dtype = default_float_dtype()
+    num_states, num_actions = spec.num_states, spec.num_actions
+    key_p, key_r, key_mu = jax.random.split(key, 3)
+    rows = _random_rows(key_p, (num_states,), spec, dtype)
+    transition = _moved_by(rows, num_actions, None)
+    reward, utilities = _separable_rewards(key_r, num_states, num_actions, own_weight, dtype)
+    expert = _one_hot([jnp.argmax(u, axis=-1) for u in utilities], num_actions, dtype)
+    return transition, reward, _initial(key_mu, spec, dtype), expert
 
 
 def dominant_strategy_game(
@@ -568,87 +508,43 @@ def dominant_strategy_game(
     (a weakly dominant strategy, strict in ``u`` almost surely). ``own_weight = 0`` makes every
     action tie (the expert, action 0, is then only weakly dominant).
 
+    ``num_states``, ``num_actions``, ``discount``, ``branching``, ``concentration``,
+    ``initial`` and ``max_bytes`` are as in :func:`random_game`.
+
     Args:
       key: PRNG key (consumed).
-      num_states: as
-        :func:`random_game`.
-      num_actions: as
-        :func:`random_game`.
-      discount: as
-        :func:`random_game`.
-      branching: as
-        :func:`random_game`.
-      concentration: as
-        :func:`random_game`.
-      initial: as
-        :func:`random_game`.
-      max_bytes: as
-        :func:`random_game`.
       own_weight: ``c`` in ``[0, 1]``, the share of the reward range that depends on the
         player's own action; may be traced.
 
     Returns:
       ``DominantStrategyGame(game, expert)``.
     """
-    num_states, actions, k, concentration = _check_common(
+    spec = _check_common(
         num_states, num_actions, discount, branching, concentration, initial, max_bytes
     )
     _check_own_weight(own_weight)
-    transition, reward, mu0, expert = _dominant_arrays(
-        key,
-        own_weight,
-        num_states=num_states,
-        num_actions=actions,
-        branching=k,
-        concentration=concentration,
-        initial=initial,
-    )
+    transition, reward, mu0, expert = _dominant_arrays(key, own_weight, spec=spec)
     game = MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
     return DominantStrategyGame(game, expert)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "num_states",
-        "num_actions",
-        "controller",
-        "branching",
-        "concentration",
-        "initial",
-    ),
-)
-def _controlled_arrays(
-    key,
-    discount,
-    own_weight,
-    *,
-    num_states,
-    num_actions,
-    controller,
-    branching,
-    concentration,
-    initial,
-):
+@functools.partial(jax.jit, static_argnames=("spec", "controller"))
+def _controlled_arrays(key, discount, own_weight, *, spec: _Spec, controller: int):
     dtype = default_float_dtype()
-    n = len(num_actions)
+    num_states, num_actions = spec.num_states, spec.num_actions
     a_c = num_actions[controller]
     key_p, key_r, key_c, key_mu = jax.random.split(key, 4)
-    local = _random_rows(key_p, (num_states, a_c), num_states, branching, concentration, dtype)
-    shape = (num_states,) + tuple(a_c if j == controller else 1 for j in range(n))
-    transition = jnp.broadcast_to(
-        local.reshape(shape + (num_states,)), (num_states, *num_actions, num_states)
-    )
+    local = _random_rows(key_p, (num_states, a_c), spec, dtype)
+    transition = _moved_by(local, num_actions, controller)
     reward, utilities = _separable_rewards(key_r, num_states, num_actions, own_weight, dtype)
     u_c = _uniform(key_c, (num_states, a_c), dtype)  # the controller's reward, full range
+    shape = (num_states,) + tuple(a if j == controller else 1 for j, a in enumerate(num_actions))
     reward = reward.at[controller].set(jnp.broadcast_to(u_c.reshape(shape), reward.shape[1:]))
     sol = solve_mdp(local, u_c, jnp.asarray(discount, dtype))
-    expert = []
-    for i, (u, a) in enumerate(zip(utilities, num_actions)):
-        best = sol.actions if i == controller else jnp.argmax(u, axis=-1)
-        expert.append(jax.nn.one_hot(best, a, dtype=dtype))
-    mu0 = _initial(key_mu, num_states, initial, dtype)
-    return transition, reward, mu0, tuple(expert), sol.converged
+    best = [jnp.argmax(u, axis=-1) for u in utilities]
+    best[controller] = sol.actions
+    mu0 = _initial(key_mu, spec, dtype)
+    return transition, reward, mu0, _one_hot(best, num_actions, dtype), sol.converged
 
 
 def single_controller_dominant_game(
@@ -705,48 +601,29 @@ def single_controller_dominant_game(
     without losing dominance in general: the others could then reward or punish the states that
     ``c`` steers to.
 
+    ``num_states``, ``num_actions``, ``discount``, ``branching`` (which limits the controller's
+    rows ``P_c(s, a_c, .)``), ``concentration``, ``initial`` and ``max_bytes`` are as in
+    :func:`random_game`.
+
     Args:
       key: PRNG key (consumed).
-      num_states: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      num_actions: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      discount: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      branching: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      concentration: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      initial: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
-      max_bytes: as
-        :func:`random_game` (``branching`` limits the rows ``P_c(s, a_c, .)``).
       controller: the player who controls the transitions, a static int in ``[0, n)``.
       own_weight: ``c`` in ``[0, 1]`` for the non-controllers; may be traced.
 
     Returns:
       ``ControlledDominantGame(game, expert, converged)``.
     """
-    num_states, actions, k, concentration = _check_common(
+    spec = _check_common(
         num_states, num_actions, discount, branching, concentration, initial, max_bytes
     )
     _check_own_weight(own_weight)
     if isinstance(controller, (bool, np.bool_)) or not isinstance(controller, (int, np.integer)):
         raise ValueError(f"controller: expected a Python int (static), got {controller!r}")
-    if not 0 <= controller < len(actions):
-        raise ValueError(
-            f"controller: {controller} is out of range for a {len(actions)}-player game"
-        )
+    n = len(spec.num_actions)
+    if not 0 <= controller < n:
+        raise ValueError(f"controller: {controller} is out of range for a {n}-player game")
     transition, reward, mu0, expert, converged = _controlled_arrays(
-        key,
-        discount,
-        own_weight,
-        num_states=num_states,
-        num_actions=actions,
-        controller=int(controller),
-        branching=k,
-        concentration=concentration,
-        initial=initial,
+        key, discount, own_weight, spec=spec, controller=int(controller)
     )
     game = MarkovGame(transition=transition, reward=reward, initial=mu0, discount=discount)
     return ControlledDominantGame(game, expert, converged)

@@ -101,6 +101,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmail._args import check_choice
 from jaxmail.game import MarkovGame, check_distributions, probability_atol
 from jaxmail.games.generators import DEFAULT_MAX_BYTES, check_memory
 
@@ -315,10 +316,7 @@ def from_openspiel(
       0.0
     """
     pyspiel = _pyspiel()
-    if illegal_actions not in ILLEGAL_ACTIONS:
-        raise ValueError(
-            f"illegal_actions: expected one of {ILLEGAL_ACTIONS}, got {illegal_actions!r}"
-        )
+    check_choice("illegal_actions", illegal_actions, ILLEGAL_ACTIONS)
     key_fn = _resolve_state_key(state_key)
     discount = float(discount)
     if not 0.0 <= discount < 1.0:
