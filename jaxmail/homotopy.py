@@ -72,6 +72,7 @@ from jax.scipy.linalg import lu_factor, lu_solve
 from jaxmail import _contract, _linalg
 from jaxmail.game import MarkovGame
 from jaxmail.responses import NashGap, nash_gap
+from jaxmail.tolerances import homotopy_corrector_tol, nash_gap_zero_tol
 
 __all__ = [
     "CAP_REACHED",
@@ -165,21 +166,6 @@ def default_end_temperature(dtype) -> float:
     separate the support from actions whose Q-gap exceeds about ``30 tau`` (``exp(-30) ~ 1e-13``).
     """
     return 1e-6 if jnp.dtype(dtype) == jnp.float64 else 1e-3
-
-
-def default_gap_tol(game: MarkovGame) -> Array:
-    """``1000 eps max(1, max|R|) / (1 - gamma)``: 4.4e-12 in float64 at ``gamma = 0.95``.
-
-    The NashGap of an exact equilibrium, computed in floating point, is rounding of values of
-    size ``max|R| / (1 - gamma)``: a few hundred ulps of it.
-    """
-    eps = jnp.finfo(game.dtype).eps
-    return 1000.0 * eps * jnp.maximum(jnp.max(jnp.abs(game.reward)), 1.0) / (1.0 - game.discount)
-
-
-def default_tol(dtype) -> float:
-    """Corrector tolerance on ``max_k |H_k| / max(1, |y_k|)``: ``sqrt(eps)`` (1.5e-8 in float64)."""
-    return float(np.sqrt(jnp.finfo(dtype).eps))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -360,7 +346,8 @@ def qre_homotopy(
       start_temperature: ``tau_0 > 0`` (array leaf); default ``inf`` (``lambda = 0``, exact start).
       end_temperature: ``tau_end > 0`` (array leaf); default :func:`default_end_temperature`
         ``* max|R|``.
-      tol: corrector tolerance on the relative residual (array leaf); default :func:`default_tol`.
+      tol: corrector tolerance on the relative residual (array leaf); default
+        :func:`jaxmail.tolerances.homotopy_corrector_tol`.
       max_steps: cap on predictor-corrector attempts (a Python int; traced, no recompile).
       corrector_steps: chord-Newton steps per attempt (static).
       initial_step: first arclength step (array leaf).
@@ -372,7 +359,7 @@ def qre_homotopy(
         action is in the polish's first support when ``pi_i(a|s) >=`` this; default ``1e-8``
         (float64) or ``1e-4`` (float32). Elsewhere the tangent decides (:func:`_support`).
       gap_tol: the certified NashGap that ends the path (array leaf); default
-        :func:`default_gap_tol`.
+        :func:`jaxmail.tolerances.nash_gap_zero_tol`.
 
     Returns:
       A :class:`Homotopy`: ``policy``, ``qre_policy``, ``temperature``, ``path_length``,
@@ -404,7 +391,7 @@ def qre_homotopy(
     args = dict(
         tau0=_check_scalar("start_temperature", start_temperature, dtype, allow_inf=True),
         tau1=_check_scalar("end_temperature", end_temperature, dtype),
-        tol=_check_scalar("tol", default_tol(dtype) if tol is None else tol, dtype),
+        tol=_check_scalar("tol", homotopy_corrector_tol(dtype) if tol is None else tol, dtype),
         h0=_check_scalar("initial_step", initial_step, dtype),
         h_min=_check_scalar(
             "min_step", (1e-10 if f64 else 1e-5) if min_step is None else min_step, dtype
@@ -455,7 +442,7 @@ def _qre_homotopy(
     l_end = 1.0 / tau1 if relative_end else scale / tau1
     e_last = jnp.zeros((n_y + 1,), dtype).at[-1].set(1.0)
     weight_floor = 1e-6
-    gap_tol = default_gap_tol(game) if gap_tol is None else gap_tol
+    gap_tol = nash_gap_zero_tol(game) if gap_tol is None else gap_tol
 
     def residual(x):
         return _system(game, mask, scale, x, derivative=False)[0]

@@ -38,6 +38,7 @@ from jaxmail._api import kernel
 from jaxmail.evaluation import policy_matrices, reward_offsets
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
+from jaxmail.tolerances import best_response_set_tol, policy_improvement_tol
 
 Array = jax.Array
 
@@ -162,17 +163,6 @@ def induced_mdps(game: MarkovGame, policy: Sequence[Array]) -> tuple[InducedMDP,
 # ----------------------------------------------------------------------------------------------
 
 
-def default_tol(dtype, discount: Array, reward_scale: Array) -> Array:
-    """Default improvement tolerance ``4 eps max|r| / (1 - gamma)^2`` of the MDP solvers.
-
-    The linear solve of ``I - gamma P`` (condition number up to ``(1+gamma)/(1-gamma)``) leaves
-    errors of about ``eps max|r| / (1-gamma)^2`` in the values; an action is switched only when
-    it improves by more than that, so rounding cannot make policy iteration cycle.
-    """
-    eps = jnp.finfo(dtype).eps
-    return 4.0 * eps * jnp.maximum(reward_scale, 1.0) / (1.0 - discount) ** 2
-
-
 _NEG = 0.5  # masked actions get Q = finfo.min * _NEG (finite: no inf - inf NaNs)
 
 
@@ -225,7 +215,7 @@ def solve_mdp(
       init_values: ``[S]`` value iteration's start (default zeros); a lower bound on the optimal
         values (such as the values of any policy) makes the iterates increase monotonically.
       action_mask: optional ``[S, A]`` bool, false for actions that do not exist (padding).
-      tol: see above; default :func:`default_tol`.
+      tol: see above; default :func:`jaxmail.tolerances.policy_improvement_tol`.
       max_iters: cap on iterations (default 1000 for policy iteration, 100000 for value
         iteration).
 
@@ -243,7 +233,7 @@ def solve_mdp(
     dtype = transition.dtype
     discount = jnp.asarray(discount, dtype)
     if tol is None:
-        tol = default_tol(dtype, discount, jnp.max(jnp.abs(reward)))
+        tol = policy_improvement_tol(dtype, discount, jnp.max(jnp.abs(reward)))
     tol = jnp.asarray(tol, dtype)
 
     def q_of(v):
@@ -359,7 +349,7 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     )
     discount = game.discount
     if tol is None:
-        tol = default_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
+        tol = policy_improvement_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
     # Warm start: greedy on Q_i^pi = r_i + gamma P_i V_i^pi (one improvement step for free).
     q_pi = r + discount * jnp.einsum("nsat,nt->nsa", p, v_pi)
     # A few Bellman optimality sweeps from V^pi (cheap: S^2 A flops each, against S^3 / 3 for
@@ -640,11 +630,6 @@ def nash_gap(
 # ----------------------------------------------------------------------------------------------
 
 
-def default_set_tol(dtype, discount: Array, reward_scale: Array) -> Array:
-    """Default tolerance of best-response sets, ``sqrt(eps) max|r| / (1 - gamma)``."""
-    return jnp.sqrt(jnp.finfo(dtype).eps) * jnp.maximum(reward_scale, 1.0) / (1.0 - discount)
-
-
 def _near_optimal(q_values, tol):
     return q_values >= jnp.max(q_values, axis=-1, keepdims=True) - tol
 
@@ -656,7 +641,7 @@ def _farthest(mask, reference, dtype):
 
 def _set_tol(game, tol):
     if tol is None:
-        return default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+        return best_response_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
     return tol
 
 
@@ -694,7 +679,7 @@ def best_response_set(
     Computed with the player's rewards centred (the mask does not depend on a constant).
 
     Args:
-      tol: default :func:`default_set_tol` (of the centred rewards).
+      tol: default :func:`jaxmail.tolerances.best_response_set_tol` (of the centred rewards).
 
     Returns:
       ``[S, A_i]`` bool; every row has at least one true entry.

@@ -76,7 +76,8 @@ def _with(policy, player, new):
 def _br_atol(dtype, gamma=GAMMA):
     """Best-response values: an exact policy evaluation (helpers.value_atol) of a policy that
     policy iteration certifies to be within tol / (1 - gamma) of optimal, with the default
-    tol = 4 eps max|r| / (1 - gamma)^2 (best_response.default_tol), max|r| <= 1 here."""
+    tol = 4 eps max|r| / (1 - gamma)^2 (jaxmail.tolerances.policy_improvement_tol), max|r| <= 1
+    here."""
     eps = float(np.finfo(dtype).eps)
     return h.value_atol(dtype, gamma) + 4 * eps / (1 - gamma) ** 3
 

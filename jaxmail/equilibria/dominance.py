@@ -18,10 +18,10 @@ from jaxmail._args import check_count, check_tol
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
 from jaxmail.responses import (
-    default_tol,
     induced_mdp,
     solve_mdp,
 )
+from jaxmail.tolerances import policy_improvement_tol
 
 Array = jax.Array
 Policy = tuple[Array, ...]
@@ -206,7 +206,7 @@ def _dominance_violation(
 ):
     """``opponents``: per player ``{j: [N, S] int actions}`` (exact), or a PRNG key (sampled)."""
     if tol is None:
-        tol = default_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+        tol = policy_improvement_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
     if num_samples is not None:
         shape = (len(players), num_samples, game.num_states, sum(game.num_actions))
         tiny = jnp.finfo(game.dtype).tiny

@@ -88,7 +88,7 @@ from jaxmail.experiments.base import Config, Experiment, Setting, Table, registe
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.responses import default_set_tol
+from jaxmail.tolerances import best_response_set_tol as default_set_tol
 
 PERTURBED = "perturbed"
 BC = "bc"
