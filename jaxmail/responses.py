@@ -377,10 +377,38 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     return sol, q_pi
 
 
-def _best_response(game, policy, player, *, method, tol, max_iters) -> BestResponse:
-    """:func:`best_response` without the checks, in the game as given (centred by the caller)."""
+def solve_best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    method: str = "policy_iteration",
+    tol: Array | None = None,
+    max_iters: int | None = None,
+) -> tuple[BestResponse, Array]:
+    """The step every best response shares: player ``i``'s response and its values under ``pi``.
+
+    Builds the induced MDP ``(P_i, r_i)`` against ``pi_-i``, evaluates ``pi_i`` in it
+    (``V_i^pi = (I - gamma P_pi)^-1 r_pi`` with ``P_pi = sum_a pi_i P_i``: the joint chain, one
+    LU solve), and solves the MDP with :func:`solve_mdp` warm-started from the greedy actions
+    of ``Q_i^pi = r_i + gamma P_i V_i^pi`` and, for value iteration, from ``V_i^pi`` (a lower
+    bound on ``V_i^*``). The two solves are sequential by data dependency.
+
+    No argument checks and no reward centring: the game is solved as given. Callers:
+    :func:`best_response` (which checks and centres) and
+    :func:`jaxmail.equilibria.dominance_violation` (which vmaps it over opponents).
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]`` (checked by the caller).
+      player: static int in ``[0, n)``.
+      method, tol, max_iters: the MDP solver's (:func:`solve_mdp`).
+
+    Returns:
+      ``(response, v_pi)``: a :class:`BestResponse` and ``V_i^pi [S]``, so that the gain at
+      ``mu0`` is ``mu0 . (response.values - v_pi)``.
+    """
     mdp = induced_mdp(game, policy, player)
-    # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
     pi = policy[player]
     p_pi = _contract.marginalise(mdp.transition, pi)
     r_pi = _contract.marginalise(mdp.reward, pi)
@@ -397,7 +425,8 @@ def _best_response(game, policy, player, *, method, tol, max_iters) -> BestRespo
         max_iters=max_iters,
     )
     onehot = jax.nn.one_hot(sol.actions, pi.shape[1], dtype=game.dtype)
-    return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
+    response = BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
+    return response, v_pi
 
 
 @kernel(static=("player", "method", "max_iters"))
@@ -412,9 +441,9 @@ def best_response(
 ) -> BestResponse:
     """A best response of ``player`` to the others' policies.
 
-    Solved in the game with the player's rewards centred (:func:`_centred`; the response is
-    the same, and a large reward offset costs no precision); values and Q-values are shifted
-    back by ``c_i / (1 - gamma)``.
+    Solved by :func:`solve_best_response` in the game with the player's rewards centred
+    (``evaluation.reward_offsets``; the response is the same, and a large reward offset costs no
+    precision); values and Q-values are shifted back by ``c_i / (1 - gamma)``.
 
     Args:
       game: one game.
@@ -433,7 +462,7 @@ def best_response(
     policy = check_policy(game, policy)
     player = check_player(game, player)
     game_c, c = _centred(game)
-    br = _best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
+    br, _ = solve_best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
     shift = _shift(game, c)[player]
     return br._replace(values=br.values + shift, q_values=br.q_values + shift)
 
@@ -658,7 +687,7 @@ def _check_reference(game: MarkovGame, reference: Array, player: int) -> Array:
 
 def _response_set(game_c, policy, player, tol, method):
     """``(near-optimal mask [S, A_i], tol)`` in the centred game ``game_c``."""
-    br = _best_response(game_c, policy, player, method=method, tol=None, max_iters=None)
+    br, _ = solve_best_response(game_c, policy, player, method=method)
     tol = _set_tol(game_c, tol)
     return _near_optimal(br.q_values, tol)
 
