@@ -16,7 +16,8 @@ from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_scalar, check_tol
-from jaxmail.equilibria._common import Equilibrium, certified
+from jaxmail.equilibria._common import Equilibrium, certified, equilibrium
+from jaxmail.equilibria._driver import iterate
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, uniform_policy
 from jaxmail.regularised import entropy, log_normalize
@@ -150,7 +151,7 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     r_flat = game.reward.reshape((n, game.num_states, -1))
     r_range = jnp.max(r_flat, axis=-1) - jnp.min(r_flat, axis=-1)  # [n, S]
 
-    def step(log_policy, q, v):
+    def mirror(log_policy, q, v):
         out = []
         v_range = jnp.max(v, axis=-1) - jnp.min(v, axis=-1)  # [n]
         for i, (li, qi) in enumerate(zip(log_policy, q)):
@@ -162,39 +163,35 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     def select(flag, a, b):
         return jax.tree_util.tree_map(lambda x, y: jnp.where(flag, x, y), a, b)
 
-    # ONE evaluation per loop step (the program stays small): ``phase`` says what to evaluate
-    # next. 0: the start; 1: the extrapolated policy step(base, Q(base)); 2: the new base
-    # step(base, Q(last evaluated point)). ``q`` is the Q of the last evaluated point.
+    # State: (base policy, Q of the last evaluated point, V and residual of the base). ONE
+    # evaluation per inner trip (the program stays small): extragradient's trip 0 evaluates
+    # the extrapolated policy mirror(base, Q(base)) and keeps the base; its trip 1 (mirror
+    # descent's only trip) moves the base to mirror(base, Q(last evaluated point)).
     extragradient = method == "extragradient"
+    trips = 2 if extragradient else 1
 
-    def cond(carry):
-        _, _, _, res, _, k = carry
-        return (res > tol) & (k < max_iters)
-
-    def body(carry):
-        base, q, v_base, res_base, phase, k = carry
-        point = select(phase == 0, base, step(base, q, v_base))
+    def trip(j, state):
+        base, q, v_base, res_base = state
+        point = mirror(base, q, v_base)
         q, v, res = _soft_q_and_residual(game, point, tau)
-        new_base = phase != 1
+        new_base = j == trips - 1
         base = select(new_base, point, base)
         v_base = jnp.where(new_base, v, v_base)
         res_base = jnp.where(new_base, res, res_base)
-        k = k + (phase == 2).astype(jnp.int32)
-        phase = jnp.where(phase == 1, 2, 1 if extragradient else 2).astype(jnp.int32)
-        return base, q, v_base, res_base, phase, k
+        return base, q, v_base, res_base
 
-    zeros_q = tuple(jnp.zeros_like(li) for li in log0)
-    init = (
-        log0,
-        zeros_q,
-        jnp.zeros((n, game.num_states), game.dtype),
-        jnp.asarray(jnp.inf, game.dtype),
-        jnp.asarray(0, jnp.int32),
-        jnp.asarray(0, jnp.int32),
-    )
-    log_policy, _, v, res, _, k = lax.while_loop(cond, body, init)
+    def step(_, state):
+        return lax.fori_loop(0, trips, trip, state)
+
+    def done(state):
+        res = state[-1]
+        return ~(res > tol), res <= tol
+
+    q0, v0, res0 = _soft_q_and_residual(game, log0, tau)
+    out = iterate(step, (log0, q0, v0, res0), done, max_iters)
+    log_policy, _, v, res = out.state
     policy = tuple(jnp.exp(li) for li in log_policy)
-    return Equilibrium(policy, v, res <= tol, k, res, None, None)
+    return equilibrium(policy, v, out, res)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,17 +254,16 @@ def _fictitious_play(game, start, tol, *, iterations):
         gap = jnp.max(best - v @ game.initial)
         return tuple(br.policy for br in responses), v, gap
 
-    def cond(carry):
-        _, _, _, gap, k = carry
-        return (gap > tol) & (k < iterations)
-
-    def body(carry):
-        avg, b, _, _, k = carry
+    def step(k, state):
+        avg, b, _, _ = state
         w = 1.0 / (k + 2.0).astype(game.dtype)
         avg = tuple(a + w * (bi - a) for a, bi in zip(avg, b))
-        b, v, gap = respond(avg)
-        return avg, b, v, gap, k + 1
+        return avg, *respond(avg)
 
-    b0, v0, gap0 = respond(start)
-    avg, _, v, gap, k = lax.while_loop(cond, body, (start, b0, v0, gap0, jnp.asarray(0, jnp.int32)))
-    return Equilibrium(avg, v, gap <= tol, k, gap, None, None)
+    def done(state):
+        gap = state[-1]
+        return ~(gap > tol), gap <= tol
+
+    out = iterate(step, (start, *respond(start)), done, iterations)
+    avg, _, v, gap = out.state
+    return equilibrium(avg, v, out, gap)
