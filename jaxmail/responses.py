@@ -110,7 +110,8 @@ class NashGap(NamedTuple):
         as computed (not clipped): tiny negative values are rounding.
       nash_gap: ``[]`` ``max_i g_i`` (the paper's exploitability).
       nash_conv: ``[]`` ``sum_i g_i`` (OpenSpiel's NashConv).
-      values: ``[n]`` ``V_i^pi(mu0)``.
+      policy_values: ``[n]`` ``V_i^pi(mu0)``, the joint policy's values at ``mu0`` (the
+        ``expected_values`` of :class:`~jaxmail.Evaluation`; ``Evaluation.values`` is ``[n, S]``).
       best_response_values: ``[n]`` ``V_i^{*, pi_-i}(mu0)``.
       converged: ``[n]`` bool, per player's best-response solve.
     """
@@ -118,7 +119,7 @@ class NashGap(NamedTuple):
     gains: Array
     nash_gap: Array
     nash_conv: Array
-    values: Array
+    policy_values: Array
     best_response_values: Array
     converged: Array
 
@@ -604,7 +605,7 @@ def nash_gap(
 
     Precision: computed with each player's rewards centred (``R_i - c_i``, ``c_i`` the
     midrange of ``R_i`` when the rewards are far from zero compared with their spread, else 0:
-    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``values`` and
+    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``policy_values`` and
     ``best_response_values`` are shifted back by ``c_i / (1 - gamma)`` (exact for a stochastic
     ``P``, which a validated game is up to rounding); so gains keep their precision when rewards
     carry a large offset (float32 ``R + 1e6``).
@@ -633,8 +634,8 @@ def nash_gap(
       max_iters: the best-response solver's cap on steps (see :func:`solve_mdp`).
 
     Returns:
-      A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,
-      ``best_response_values [n]``, ``converged [n]``).
+      A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``,
+      ``policy_values [n]``, ``best_response_values [n]``, ``converged [n]``).
 
     Example:
       >>> gap = jm.nash_gap(game, jm.uniform_policy(game))   # matching pennies

@@ -194,7 +194,7 @@ def test_minimax_random_zero_sum_matches_shapley_lp(zero_sum_batch):
         # Independent check with exact LPs: v is within TOL of the game value V*.
         assert shapley_residual(P, R[0], gamma, v) <= TOL * (1 - gamma)
         # The policy's own value at mu0 is the game value (it is an equilibrium).
-        np.testing.assert_allclose(res.nash_gap.values[b], [mu0 @ v, -mu0 @ v], atol=2 * TOL)
+        np.testing.assert_allclose(res.nash_gap.policy_values[b], [mu0 @ v, -mu0 @ v], atol=2 * TOL)
         # vmap over games == a loop over games.
         one = minimax(index_game(zero_sum_batch, b))
         for p, q in zip(one.policy, res.policy):
