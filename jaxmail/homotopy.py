@@ -71,7 +71,7 @@ from jax.scipy.linalg import lu_factor, lu_solve
 
 from jaxmail import _contract, _linalg
 from jaxmail.game import MarkovGame
-from jaxmail.responses import NashGap, nash_gap
+from jaxmail.responses import NashGap, masked, nash_gap, pad_axis, padded, padded_action_mask
 from jaxmail.tolerances import homotopy_corrector_tol, nash_gap_zero_tol
 
 __all__ = [
@@ -177,18 +177,6 @@ def _unpad(game, z):
     return tuple(z[i, :, :a] for i, a in enumerate(game.num_actions))
 
 
-def _pad(game, arrays, width):
-    return jnp.stack([jnp.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in arrays])
-
-
-def _mask(game):
-    a_max = max(game.num_actions)
-    s = game.num_states
-    return jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
-    )
-
-
 def _evaluate(game, policy, *, derivative):
     """``Q [n, S, A]`` (padded with zeros) and, if ``derivative``, ``dQ/dpi [n, S, A, n, S, A]``.
 
@@ -223,9 +211,7 @@ def _evaluate(game, policy, *, derivative):
     g = _contract.induced_tensors(w, policy, trailing=1)  # j: [S, A_j, n]
 
     def pad(x, axis):
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, a_max - x.shape[axis])
-        return jnp.pad(x, widths)
+        return pad_axis(x, axis, a_max)
 
     q = jnp.stack([pad(g[i][..., i], 1) for i in range(n)])
     if not derivative:
@@ -266,8 +252,7 @@ def _system(game, mask, scale, x, *, derivative=True):
     lam = x[-1] / scale
     pi = jnp.where(mask, jnp.exp(jnp.where(mask, y, 0.0)), 0.0)
     q, dq = _evaluate(game, _unpad(game, pi), derivative=derivative)
-    neg = jnp.finfo(q.dtype).min * 0.5
-    z = jnp.where(mask, lam * q, neg)
+    z = masked(lam * q, mask)
     log_soft = z - jax.scipy.special.logsumexp(z, axis=-1, keepdims=True)
     h = jnp.where(mask, y - log_soft, y).ravel()
     if not derivative:
@@ -435,7 +420,7 @@ def _qre_homotopy(
     polish_steps,
 ):
     dtype = game.dtype
-    mask = _mask(game)
+    mask = padded_action_mask(game)
     n_y = mask.size
     scale = jnp.maximum(jnp.max(jnp.abs(game.reward)), jnp.finfo(dtype).tiny)
     l0 = jnp.where(jnp.isinf(tau0), 0.0, scale / tau0)
@@ -534,7 +519,7 @@ def _qre_homotopy(
     def certify(x, t, dependency):
         """The path's point, its polishes, and the best of them by the certificate."""
         qre = _normalised(game, x[:-1].reshape(mask.shape), mask)
-        gap = nash_gap(game, _after_tree(qre, dependency))
+        gap = nash_gap(game, _linalg.after_tree(qre, dependency))
         if not polish:
             return qre, qre, gap, jnp.asarray(False)
         radius = jnp.minimum(_POLISH_RADIUS, 100.0 / jnp.maximum(x[-1], 1e-30))
@@ -562,7 +547,7 @@ def _qre_homotopy(
                 polished | better,
             )
 
-        p0 = _pad(game, _after_tree(qre, gap.nash_gap), mask.shape[-1])
+        p0 = padded(_linalg.after_tree(qre, gap.nash_gap), 1, mask.shape[-1])
         carry = (p0, _support(x, t, mask, threshold), qre, gap, jnp.asarray(False))
         _, _, policy, best, polished = lax.fori_loop(0, _POLISH_ROUNDS, one_round, carry)
         return qre, policy, best, polished
@@ -662,10 +647,6 @@ def _pick(flag, a, b):
 
 def _temperature(scale, lam):
     return jnp.where(lam > 0, scale / jnp.where(lam > 0, lam, 1.0), jnp.inf)
-
-
-def _after_tree(tree, dependency):
-    return jax.tree_util.tree_map(lambda a: _linalg.after(a, dependency), tree)
 
 
 def _normalised(game, z, mask):

@@ -164,17 +164,48 @@ def induced_mdps(game: MarkovGame, policy: Sequence[Array]) -> tuple[InducedMDP,
 # ----------------------------------------------------------------------------------------------
 
 
-_NEG = 0.5  # masked actions get Q = finfo.min * _NEG (finite: no inf - inf NaNs)
+# ----------------------------------------------------------------------------------------------
+# Action padding and masking: players' action axes padded to A = max_i A_i, so that per-player
+# computations batch into one call (one batched LU, no two LAPACK calls side by side).
+# ----------------------------------------------------------------------------------------------
+
+MASKED_FRACTION = 0.5  # masked actions get finfo.min * this: finite, so no inf - inf NaNs
 
 
-def _masked(q, mask):
+def masked(q: Array, mask: Array | None) -> Array:
+    """``q`` with the entries where ``mask`` is false set to ``finfo.min * MASKED_FRACTION``.
+
+    A very negative but finite value (Q-values or logits of actions that do not exist): it
+    never wins a max or an argmax, gets probability 0 under a softmax, and differences with it
+    stay finite. ``mask=None`` returns ``q``.
+    """
     if mask is None:
         return q
-    return jnp.where(mask, q, jnp.finfo(q.dtype).min * _NEG)
+    return jnp.where(mask, q, jnp.finfo(q.dtype).min * MASKED_FRACTION)
+
+
+def pad_axis(x: Array, axis: int, width: int) -> Array:
+    """``x`` zero-padded at the end of ``axis`` to size ``width``."""
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, width - x.shape[axis])
+    return jnp.pad(x, widths)
+
+
+def padded(arrays: Sequence[Array], axis: int, width: int) -> Array:
+    """One array per player, each zero-padded on ``axis`` to ``width``, stacked: ``[n, ...]``."""
+    return jnp.stack([pad_axis(x, axis, width) for x in arrays])
+
+
+def padded_action_mask(game: MarkovGame) -> Array:
+    """``[n, S, A]`` bool, ``A = max_i A_i``: true for the actions player ``i`` has."""
+    a_max, s = max(game.num_actions), game.num_states
+    return jnp.stack(
+        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
+    )
 
 
 def _greedy(q, mask):
-    return jnp.argmax(_masked(q, mask), axis=-1).astype(jnp.int32)
+    return jnp.argmax(masked(q, mask), axis=-1).astype(jnp.int32)
 
 
 def _policy_values(transition, reward, discount, actions):
@@ -253,7 +284,7 @@ def solve_mdp(
             actions, v, _, _, k = carry
             actions = _linalg.after(actions.astype(dtype), v).astype(jnp.int32)  # serialise
             v = _policy_values(transition, reward, discount, actions)
-            q = _masked(q_of(v), action_mask)
+            q = masked(q_of(v), action_mask)
             best = jnp.argmax(q, axis=-1).astype(jnp.int32)
             current = jnp.take_along_axis(q, actions[:, None], axis=-1)[:, 0]
             switch = jnp.max(q, axis=-1) > current + tol
@@ -281,13 +312,13 @@ def solve_mdp(
 
     def vi_body(carry):
         v, _, k = carry
-        new = jnp.max(_masked(q_of(v), action_mask), axis=-1)
+        new = jnp.max(masked(q_of(v), action_mask), axis=-1)
         return new, jnp.max(jnp.abs(new - v)), k + 1
 
     v, delta, k = lax.while_loop(
         vi_cond, vi_body, (v0.astype(dtype), jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
     )
-    q = _masked(q_of(v), action_mask)
+    q = masked(q_of(v), action_mask)
     return MDPSolution(jnp.argmax(q, axis=-1).astype(jnp.int32), v, q, delta <= threshold, k)
 
 
@@ -334,20 +365,11 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     Action axes are padded to ``max_i A_i`` and masked, so that the ``n`` solves share each
     factorisation call: there are never two independent LAPACK calls side by side.
     """
-    a_max = max(t.shape[1] for t in transitions)
-    s = game.num_states
+    a_max = max(game.num_actions)
     dtype = game.dtype
-
-    def pad(x, axis):
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, a_max - x.shape[axis])
-        return jnp.pad(x, widths)
-
-    p = jnp.stack([pad(t, 1) for t in transitions])  # [n, S, Amax, S]
-    r = jnp.stack([pad(x, 1) for x in rewards])  # [n, S, Amax]
-    mask = jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < t.shape[1], (s, a_max)) for t in transitions]
-    )
+    p = padded(transitions, 1, a_max)  # [n, S, Amax, S]
+    r = padded(rewards, 1, a_max)  # [n, S, Amax]
+    mask = padded_action_mask(game)
     discount = game.discount
     if tol is None:
         tol = policy_improvement_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
@@ -358,7 +380,7 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     # fewer games of a batch need extra policy-iteration steps.
     v = v_pi
     for _ in range(_WARM_SWEEPS):
-        v = jnp.max(_masked(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask), axis=-1)
+        v = jnp.max(masked(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask), axis=-1)
     init_actions = _greedy(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask)
 
     def one(p_i, r_i, mask_i, a0, v0):
