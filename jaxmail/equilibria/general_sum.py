@@ -163,33 +163,39 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     def select(flag, a, b):
         return jax.tree_util.tree_map(lambda x, y: jnp.where(flag, x, y), a, b)
 
-    # State: (base policy, Q of the last evaluated point, V and residual of the base). ONE
-    # evaluation per inner trip (the program stays small): extragradient's trip 0 evaluates
-    # the extrapolated policy mirror(base, Q(base)) and keeps the base; its trip 1 (mirror
-    # descent's only trip) moves the base to mirror(base, Q(last evaluated point)).
+    # ONE evaluation per trip (the program stays small); ``phase`` says what a trip evaluates.
+    # 0: the start; 1: the extrapolated policy mirror(base, Q(base)); 2: the new base
+    # mirror(base, Q(last evaluated point)). The start's trip runs before the loop; a step of
+    # the driver is one iteration: trips 1 and 2 (extragradient) or trip 2 (mirror descent).
     extragradient = method == "extragradient"
-    trips = 2 if extragradient else 1
 
-    def trip(j, state):
-        base, q, v_base, res_base = state
-        point = mirror(base, q, v_base)
+    def trip(_, state):
+        base, q, v_base, res_base, phase = state
+        point = select(phase == 0, base, mirror(base, q, v_base))
         q, v, res = _soft_q_and_residual(game, point, tau)
-        new_base = j == trips - 1
+        new_base = phase != 1
         base = select(new_base, point, base)
         v_base = jnp.where(new_base, v, v_base)
         res_base = jnp.where(new_base, res, res_base)
-        return base, q, v_base, res_base
+        phase = jnp.where(phase == 1, 2, 1 if extragradient else 2).astype(jnp.int32)
+        return base, q, v_base, res_base, phase
 
     def step(_, state):
-        return lax.fori_loop(0, trips, trip, state)
+        return lax.fori_loop(0, 2 if extragradient else 1, trip, state)
 
     def done(state):
-        res = state[-1]
+        res = state[3]
         return ~(res > tol), res <= tol
 
-    q0, v0, res0 = _soft_q_and_residual(game, log0, tau)
-    out = iterate(step, (log0, q0, v0, res0), done, max_iters)
-    log_policy, _, v, res = out.state
+    start_state = (
+        log0,
+        tuple(jnp.zeros_like(li) for li in log0),
+        jnp.zeros((n, game.num_states), game.dtype),
+        jnp.asarray(jnp.inf, game.dtype),
+        jnp.asarray(0, jnp.int32),
+    )
+    out = iterate(step, trip(0, start_state), done, max_iters)
+    log_policy, _, v, res, _ = out.state
     policy = tuple(jnp.exp(li) for li in log_policy)
     return equilibrium(policy, v, out, res)
 
