@@ -495,3 +495,25 @@ def test_driver_counts_steps_and_names_how_the_loop_ended(x0, cap, steps, status
     if not np.isnan(x0):
         assert float(out.state) == x0 / 2.0**steps  # exact: halving is exact in binary
     assert seen and seen[0].dtype == jnp.int32
+
+
+@pytest.mark.parametrize(
+    "cap,iterations,x,status", [(10, 4, 1 / 16, eq.CONVERGED), (2, 2, 1 / 4, eq.CAP_REACHED)]
+)
+def test_driver_counts_only_completed_iterations(cap, iterations, x, status):
+    """Two steps per iteration (as extragradient): phase 0 leaves ``x`` (an extrapolation),
+    phase 1 halves it and completes the iteration. From ``x = 1``: 4 iterations (8 steps) reach
+    ``1/16 <= tol``; a cap of 2 iterations stops at ``1/4`` after a completed iteration."""
+    from jaxmail.equilibria import _driver
+
+    def step(k, state):
+        x, phase = state
+        return jnp.where(phase == 1, x / 2.0, x), 1 - phase
+
+    def done(state):
+        return ~(state[0] > 1 / 16), state[0] <= 1 / 16
+
+    init = (jnp.asarray(1.0, jnp.float32), jnp.asarray(0, jnp.int32))
+    out = _driver.iterate(step, init, done, cap, completes=lambda state: state[1] == 1)
+    assert int(out.iterations) == iterations and int(out.status) == status
+    assert float(out.state[0]) == x and int(out.state[1]) == 0  # ends after an update step

@@ -9,7 +9,7 @@ Status codes (``STATUS[code]`` names them; ``CONVERGED`` and ``CAP_REACHED`` hav
 of :mod:`jaxmail.homotopy`'s codes of the same names):
 
 * ``CONVERGED`` (0): the solver's convergence test holds for the returned state.
-* ``CAP_REACHED`` (1): ``max_iters`` steps were taken and the test does not hold.
+* ``CAP_REACHED`` (1): ``max_iters`` iterations were taken and the test does not hold.
 * ``STOPPED`` (2): the stop test ended the loop before the cap without convergence (a
   non-finite residual, or a failed inner solve).
 """
@@ -34,7 +34,7 @@ class Iterated(NamedTuple):
 
     Attributes:
       state: the solver's state after the last step (the pytree ``init`` had).
-      iterations: ``[]`` int32 steps taken.
+      iterations: ``[]`` int32 iterations taken (steps, unless ``completes`` says otherwise).
       status: ``[]`` int32 ``CONVERGED``, ``CAP_REACHED`` or ``STOPPED``.
       converged: ``[]`` bool, ``status == CONVERGED``.
     """
@@ -50,9 +50,12 @@ def iterate(
     init: Any,
     done: Callable[[Any], tuple[Array, Array]],
     max_iters: int | Array,
+    *,
+    completes: Callable[[Any], Array] | None = None,
 ) -> Iterated:
-    """``state <- step(k, state)``, ``k = 0, 1, ...``, from ``init`` until ``done`` says stop or
-    ``max_iters`` steps were taken (``lax.fori_loop``'s ``body(i, val)`` convention).
+    """``state <- step(k, state)`` from ``init`` until ``done`` says stop or ``max_iters``
+    iterations were taken; ``k`` is the number of iterations completed so far (the step's
+    index when every step is an iteration: ``lax.fori_loop``'s ``body(i, val)`` convention).
 
     ``done(state) -> (stop, converged)``, two ``[]`` bools: ``stop`` ends the loop (it is
     tested before every step, ``init`` included, so a converged start takes 0 steps);
@@ -62,11 +65,15 @@ def iterate(
     (``residual <= tol``), which NaN fails.
 
     Args:
-      step: ``(k, state) -> state``, ``k`` the int32 index of the step; the state keeps its
-        pytree structure, shapes and dtypes.
+      step: ``(k, state) -> state``, ``k`` int32; the state keeps its pytree structure,
+        shapes and dtypes.
       init: the first state.
       done: the stop and convergence tests.
-      max_iters: cap on steps (a Python int or an int32 array leaf).
+      max_iters: cap on iterations (a Python int or an int32 array leaf).
+      completes: for methods whose iteration takes several steps (extragradient: an
+        extrapolation, then the update), ``completes(state) -> []`` bool, read on the state a
+        step starts from: whether that step completes an iteration. Only completed iterations
+        are counted (``k`` and ``iterations``) and capped. Default: every step is one.
 
     Returns:
       An :class:`Iterated` (``state``, ``iterations``, ``status``, ``converged``).
@@ -79,7 +86,9 @@ def iterate(
 
     def body(carry):
         state, k = carry
-        return step(k, state), k + 1
+        if completes is None:
+            return step(k, state), k + 1
+        return step(k, state), k + completes(state).astype(jnp.int32)
 
     state, k = lax.while_loop(cond, body, (init, jnp.asarray(0, jnp.int32)))
     _, converged = done(state)

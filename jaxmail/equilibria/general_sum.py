@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_scalar, check_tol
@@ -163,13 +162,13 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     def select(flag, a, b):
         return jax.tree_util.tree_map(lambda x, y: jnp.where(flag, x, y), a, b)
 
-    # ONE evaluation per trip (the program stays small); ``phase`` says what a trip evaluates.
-    # 0: the start; 1: the extrapolated policy mirror(base, Q(base)); 2: the new base
-    # mirror(base, Q(last evaluated point)). The start's trip runs before the loop; a step of
-    # the driver is one iteration: trips 1 and 2 (extragradient) or trip 2 (mirror descent).
+    # ONE evaluation per driver step (the program stays small); ``phase`` says what a step
+    # evaluates. 0: the start; 1: the extrapolated policy mirror(base, Q(base)); 2: the new base
+    # mirror(base, Q(last evaluated point)), which completes an iteration. Extragradient runs
+    # phases 0, 1, 2, 1, 2, ...; mirror descent 0, 2, 2, ...
     extragradient = method == "extragradient"
 
-    def trip(_, state):
+    def step(_, state):
         base, q, v_base, res_base, phase = state
         point = select(phase == 0, base, mirror(base, q, v_base))
         q, v, res = _soft_q_and_residual(game, point, tau)
@@ -180,21 +179,18 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
         phase = jnp.where(phase == 1, 2, 1 if extragradient else 2).astype(jnp.int32)
         return base, q, v_base, res_base, phase
 
-    def step(_, state):
-        return lax.fori_loop(0, 2 if extragradient else 1, trip, state)
-
     def done(state):
-        res = state[3]
+        res = state[3]  # the base's residual (inf before the start is evaluated)
         return ~(res > tol), res <= tol
 
-    start_state = (
+    init = (
         log0,
         tuple(jnp.zeros_like(li) for li in log0),
         jnp.zeros((n, game.num_states), game.dtype),
         jnp.asarray(jnp.inf, game.dtype),
         jnp.asarray(0, jnp.int32),
     )
-    out = iterate(step, trip(0, start_state), done, max_iters)
+    out = iterate(step, init, done, max_iters, completes=lambda state: state[4] == 2)
     log_policy, _, v, res, _ = out.state
     policy = tuple(jnp.exp(li) for li in log_policy)
     return equilibrium(policy, v, out, res)
