@@ -425,7 +425,9 @@ def solve_best_response(
       game: one game.
       policy: ``n`` arrays ``[S, A_i]`` (checked by the caller).
       player: static int in ``[0, n)``.
-      method, tol, max_iters: the MDP solver's (:func:`solve_mdp`).
+      method: the MDP solver's method (:func:`solve_mdp`).
+      tol: the MDP solver's tolerance (:func:`solve_mdp`).
+      max_iters: the MDP solver's cap (:func:`solve_mdp`).
 
     Returns:
       ``(response, v_pi)``: a :class:`BestResponse` and ``V_i^pi [S]``, so that the gain at
