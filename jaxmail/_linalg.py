@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmail import _xla_guard
+from jaxmail.tolerances import linear_solve_tol
 
 Array = jax.Array
 
@@ -49,19 +50,6 @@ def check_solver(solver: str) -> str:
     if solver not in SOLVERS:
         raise ValueError(f"solver: expected one of {SOLVERS}, got {solver!r}")
     return solver
-
-
-def default_tol(dtype, discount: Array) -> Array:
-    """Default relative tolerance ``4 eps / (1 - gamma)`` of the iterative solver.
-
-    ``A = I - gamma M`` has condition number up to ``(1 + gamma) / (1 - gamma)``, so no solver
-    in precision ``eps`` can promise a relative error below about ``eps / (1 - gamma)``; the
-    default asks for 4 times that. Measured on random chains (float32, ``S`` 16 to 256, gamma
-    0.9 to 0.9999), the fixed point's relative residual goes below ``0.5 eps`` before the cap,
-    so this target is reached (at gamma = 0.9999 after about 55 000 steps).
-    """
-    eps = jnp.finfo(dtype).eps
-    return 4.0 * eps / (1.0 - discount)
 
 
 class Factors(NamedTuple):
@@ -130,7 +118,8 @@ def solve(
       factors: from :func:`factorize`.
       b: ``[S]`` or ``[S, k]`` right-hand sides.
       transpose: solve with ``A^T`` instead.
-      tol: iterative solver only: RELATIVE tolerance on the error, default :func:`default_tol`.
+      tol: iterative solver only: RELATIVE tolerance on the error, default
+        :func:`jaxmail.tolerances.linear_solve_tol`.
         The fixed point stops at the first step whose increment (the residual
         ``b - A x_prev`` of the previous iterate) satisfies, for every right-hand side,
         ``||b - A x_prev|| <= tol (1 - gamma) (||x|| + ||b||)``, in the inf-norm (or the
@@ -164,7 +153,7 @@ def solve(
 
     g = lax.stop_gradient(discount)
     if tol is None:
-        tol = default_tol(b.dtype, g)
+        tol = linear_solve_tol(b.dtype, g)
     tol = lax.stop_gradient(jnp.asarray(tol, b.dtype))
     md = lax.stop_gradient(m)
 

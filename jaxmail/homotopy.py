@@ -71,7 +71,8 @@ from jax.scipy.linalg import lu_factor, lu_solve
 
 from jaxmail import _contract, _linalg
 from jaxmail.game import MarkovGame
-from jaxmail.responses import NashGap, nash_gap
+from jaxmail.responses import NashGap, masked, nash_gap, pad_axis, padded, padded_action_mask
+from jaxmail.tolerances import homotopy_corrector_tol, nash_gap_zero_tol
 
 __all__ = [
     "CAP_REACHED",
@@ -167,21 +168,6 @@ def default_end_temperature(dtype) -> float:
     return 1e-6 if jnp.dtype(dtype) == jnp.float64 else 1e-3
 
 
-def default_gap_tol(game: MarkovGame) -> Array:
-    """``1000 eps max(1, max|R|) / (1 - gamma)``: 4.4e-12 in float64 at ``gamma = 0.95``.
-
-    The NashGap of an exact equilibrium, computed in floating point, is rounding of values of
-    size ``max|R| / (1 - gamma)``: a few hundred ulps of it.
-    """
-    eps = jnp.finfo(game.dtype).eps
-    return 1000.0 * eps * jnp.maximum(jnp.max(jnp.abs(game.reward)), 1.0) / (1.0 - game.discount)
-
-
-def default_tol(dtype) -> float:
-    """Corrector tolerance on ``max_k |H_k| / max(1, |y_k|)``: ``sqrt(eps)`` (1.5e-8 in float64)."""
-    return float(np.sqrt(jnp.finfo(dtype).eps))
-
-
 # ----------------------------------------------------------------------------------------------
 # The homotopy function.
 # ----------------------------------------------------------------------------------------------
@@ -189,18 +175,6 @@ def default_tol(dtype) -> float:
 
 def _unpad(game, z):
     return tuple(z[i, :, :a] for i, a in enumerate(game.num_actions))
-
-
-def _pad(game, arrays, width):
-    return jnp.stack([jnp.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in arrays])
-
-
-def _mask(game):
-    a_max = max(game.num_actions)
-    s = game.num_states
-    return jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
-    )
 
 
 def _evaluate(game, policy, *, derivative):
@@ -237,9 +211,7 @@ def _evaluate(game, policy, *, derivative):
     g = _contract.induced_tensors(w, policy, trailing=1)  # j: [S, A_j, n]
 
     def pad(x, axis):
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, a_max - x.shape[axis])
-        return jnp.pad(x, widths)
+        return pad_axis(x, axis, a_max)
 
     q = jnp.stack([pad(g[i][..., i], 1) for i in range(n)])
     if not derivative:
@@ -280,8 +252,7 @@ def _system(game, mask, scale, x, *, derivative=True):
     lam = x[-1] / scale
     pi = jnp.where(mask, jnp.exp(jnp.where(mask, y, 0.0)), 0.0)
     q, dq = _evaluate(game, _unpad(game, pi), derivative=derivative)
-    neg = jnp.finfo(q.dtype).min * 0.5
-    z = jnp.where(mask, lam * q, neg)
+    z = masked(lam * q, mask)
     log_soft = z - jax.scipy.special.logsumexp(z, axis=-1, keepdims=True)
     h = jnp.where(mask, y - log_soft, y).ravel()
     if not derivative:
@@ -360,7 +331,8 @@ def qre_homotopy(
       start_temperature: ``tau_0 > 0`` (array leaf); default ``inf`` (``lambda = 0``, exact start).
       end_temperature: ``tau_end > 0`` (array leaf); default :func:`default_end_temperature`
         ``* max|R|``.
-      tol: corrector tolerance on the relative residual (array leaf); default :func:`default_tol`.
+      tol: corrector tolerance on the relative residual (array leaf); default
+        :func:`jaxmail.tolerances.homotopy_corrector_tol`.
       max_steps: cap on predictor-corrector attempts (a Python int; traced, no recompile).
       corrector_steps: chord-Newton steps per attempt (static).
       initial_step: first arclength step (array leaf).
@@ -372,7 +344,7 @@ def qre_homotopy(
         action is in the polish's first support when ``pi_i(a|s) >=`` this; default ``1e-8``
         (float64) or ``1e-4`` (float32). Elsewhere the tangent decides (:func:`_support`).
       gap_tol: the certified NashGap that ends the path (array leaf); default
-        :func:`default_gap_tol`.
+        :func:`jaxmail.tolerances.nash_gap_zero_tol`.
 
     Returns:
       A :class:`Homotopy`: ``policy``, ``qre_policy``, ``temperature``, ``path_length``,
@@ -404,7 +376,7 @@ def qre_homotopy(
     args = dict(
         tau0=_check_scalar("start_temperature", start_temperature, dtype, allow_inf=True),
         tau1=_check_scalar("end_temperature", end_temperature, dtype),
-        tol=_check_scalar("tol", default_tol(dtype) if tol is None else tol, dtype),
+        tol=_check_scalar("tol", homotopy_corrector_tol(dtype) if tol is None else tol, dtype),
         h0=_check_scalar("initial_step", initial_step, dtype),
         h_min=_check_scalar(
             "min_step", (1e-10 if f64 else 1e-5) if min_step is None else min_step, dtype
@@ -448,14 +420,14 @@ def _qre_homotopy(
     polish_steps,
 ):
     dtype = game.dtype
-    mask = _mask(game)
+    mask = padded_action_mask(game)
     n_y = mask.size
     scale = jnp.maximum(jnp.max(jnp.abs(game.reward)), jnp.finfo(dtype).tiny)
     l0 = jnp.where(jnp.isinf(tau0), 0.0, scale / tau0)
     l_end = 1.0 / tau1 if relative_end else scale / tau1
     e_last = jnp.zeros((n_y + 1,), dtype).at[-1].set(1.0)
     weight_floor = 1e-6
-    gap_tol = default_gap_tol(game) if gap_tol is None else gap_tol
+    gap_tol = nash_gap_zero_tol(game) if gap_tol is None else gap_tol
 
     def residual(x):
         return _system(game, mask, scale, x, derivative=False)[0]
@@ -547,7 +519,7 @@ def _qre_homotopy(
     def certify(x, t, dependency):
         """The path's point, its polishes, and the best of them by the certificate."""
         qre = _normalised(game, x[:-1].reshape(mask.shape), mask)
-        gap = nash_gap(game, _after_tree(qre, dependency))
+        gap = nash_gap(game, _linalg.after_tree(qre, dependency))
         if not polish:
             return qre, qre, gap, jnp.asarray(False)
         radius = jnp.minimum(_POLISH_RADIUS, 100.0 / jnp.maximum(x[-1], 1e-30))
@@ -575,7 +547,7 @@ def _qre_homotopy(
                 polished | better,
             )
 
-        p0 = _pad(game, _after_tree(qre, gap.nash_gap), mask.shape[-1])
+        p0 = padded(_linalg.after_tree(qre, gap.nash_gap), 1, mask.shape[-1])
         carry = (p0, _support(x, t, mask, threshold), qre, gap, jnp.asarray(False))
         _, _, policy, best, polished = lax.fori_loop(0, _POLISH_ROUNDS, one_round, carry)
         return qre, policy, best, polished
@@ -675,10 +647,6 @@ def _pick(flag, a, b):
 
 def _temperature(scale, lam):
     return jnp.where(lam > 0, scale / jnp.where(lam > 0, lam, 1.0), jnp.inf)
-
-
-def _after_tree(tree, dependency):
-    return jax.tree_util.tree_map(lambda a: _linalg.after(a, dependency), tree)
 
 
 def _normalised(game, z, mask):

@@ -38,6 +38,7 @@ from jaxmail._api import kernel
 from jaxmail.evaluation import policy_matrices, reward_offsets
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
+from jaxmail.tolerances import best_response_set_tol, policy_improvement_tol
 
 Array = jax.Array
 
@@ -109,7 +110,8 @@ class NashGap(NamedTuple):
         as computed (not clipped): tiny negative values are rounding.
       nash_gap: ``[]`` ``max_i g_i`` (the paper's exploitability).
       nash_conv: ``[]`` ``sum_i g_i`` (OpenSpiel's NashConv).
-      values: ``[n]`` ``V_i^pi(mu0)``.
+      policy_values: ``[n]`` ``V_i^pi(mu0)``, the joint policy's values at ``mu0`` (the
+        ``expected_values`` of :class:`~jaxmail.Evaluation`; ``Evaluation.values`` is ``[n, S]``).
       best_response_values: ``[n]`` ``V_i^{*, pi_-i}(mu0)``.
       converged: ``[n]`` bool, per player's best-response solve.
     """
@@ -117,7 +119,7 @@ class NashGap(NamedTuple):
     gains: Array
     nash_gap: Array
     nash_conv: Array
-    values: Array
+    policy_values: Array
     best_response_values: Array
     converged: Array
 
@@ -162,28 +164,48 @@ def induced_mdps(game: MarkovGame, policy: Sequence[Array]) -> tuple[InducedMDP,
 # ----------------------------------------------------------------------------------------------
 
 
-def default_tol(dtype, discount: Array, reward_scale: Array) -> Array:
-    """Default improvement tolerance ``4 eps max|r| / (1 - gamma)^2`` of the MDP solvers.
+# ----------------------------------------------------------------------------------------------
+# Action padding and masking: players' action axes padded to A = max_i A_i, so that per-player
+# computations batch into one call (one batched LU, no two LAPACK calls side by side).
+# ----------------------------------------------------------------------------------------------
 
-    The linear solve of ``I - gamma P`` (condition number up to ``(1+gamma)/(1-gamma)``) leaves
-    errors of about ``eps max|r| / (1-gamma)^2`` in the values; an action is switched only when
-    it improves by more than that, so rounding cannot make policy iteration cycle.
+MASKED_FRACTION = 0.5  # masked actions get finfo.min * this: finite, so no inf - inf NaNs
+
+
+def masked(q: Array, mask: Array | None) -> Array:
+    """``q`` with the entries where ``mask`` is false set to ``finfo.min * MASKED_FRACTION``.
+
+    A very negative but finite value (Q-values or logits of actions that do not exist): it
+    never wins a max or an argmax, gets probability 0 under a softmax, and differences with it
+    stay finite. ``mask=None`` returns ``q``.
     """
-    eps = jnp.finfo(dtype).eps
-    return 4.0 * eps * jnp.maximum(reward_scale, 1.0) / (1.0 - discount) ** 2
-
-
-_NEG = 0.5  # masked actions get Q = finfo.min * _NEG (finite: no inf - inf NaNs)
-
-
-def _masked(q, mask):
     if mask is None:
         return q
-    return jnp.where(mask, q, jnp.finfo(q.dtype).min * _NEG)
+    return jnp.where(mask, q, jnp.finfo(q.dtype).min * MASKED_FRACTION)
+
+
+def pad_axis(x: Array, axis: int, width: int) -> Array:
+    """``x`` zero-padded at the end of ``axis`` to size ``width``."""
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, width - x.shape[axis])
+    return jnp.pad(x, widths)
+
+
+def padded(arrays: Sequence[Array], axis: int, width: int) -> Array:
+    """One array per player, each zero-padded on ``axis`` to ``width``, stacked: ``[n, ...]``."""
+    return jnp.stack([pad_axis(x, axis, width) for x in arrays])
+
+
+def padded_action_mask(game: MarkovGame) -> Array:
+    """``[n, S, A]`` bool, ``A = max_i A_i``: true for the actions player ``i`` has."""
+    a_max, s = max(game.num_actions), game.num_states
+    return jnp.stack(
+        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
+    )
 
 
 def _greedy(q, mask):
-    return jnp.argmax(_masked(q, mask), axis=-1).astype(jnp.int32)
+    return jnp.argmax(masked(q, mask), axis=-1).astype(jnp.int32)
 
 
 def _policy_values(transition, reward, discount, actions):
@@ -225,7 +247,7 @@ def solve_mdp(
       init_values: ``[S]`` value iteration's start (default zeros); a lower bound on the optimal
         values (such as the values of any policy) makes the iterates increase monotonically.
       action_mask: optional ``[S, A]`` bool, false for actions that do not exist (padding).
-      tol: see above; default :func:`default_tol`.
+      tol: see above; default :func:`jaxmail.tolerances.policy_improvement_tol`.
       max_iters: cap on iterations (default 1000 for policy iteration, 100000 for value
         iteration).
 
@@ -243,7 +265,7 @@ def solve_mdp(
     dtype = transition.dtype
     discount = jnp.asarray(discount, dtype)
     if tol is None:
-        tol = default_tol(dtype, discount, jnp.max(jnp.abs(reward)))
+        tol = policy_improvement_tol(dtype, discount, jnp.max(jnp.abs(reward)))
     tol = jnp.asarray(tol, dtype)
 
     def q_of(v):
@@ -262,7 +284,7 @@ def solve_mdp(
             actions, v, _, _, k = carry
             actions = _linalg.after(actions.astype(dtype), v).astype(jnp.int32)  # serialise
             v = _policy_values(transition, reward, discount, actions)
-            q = _masked(q_of(v), action_mask)
+            q = masked(q_of(v), action_mask)
             best = jnp.argmax(q, axis=-1).astype(jnp.int32)
             current = jnp.take_along_axis(q, actions[:, None], axis=-1)[:, 0]
             switch = jnp.max(q, axis=-1) > current + tol
@@ -290,13 +312,13 @@ def solve_mdp(
 
     def vi_body(carry):
         v, _, k = carry
-        new = jnp.max(_masked(q_of(v), action_mask), axis=-1)
+        new = jnp.max(masked(q_of(v), action_mask), axis=-1)
         return new, jnp.max(jnp.abs(new - v)), k + 1
 
     v, delta, k = lax.while_loop(
         vi_cond, vi_body, (v0.astype(dtype), jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
     )
-    q = _masked(q_of(v), action_mask)
+    q = masked(q_of(v), action_mask)
     return MDPSolution(jnp.argmax(q, axis=-1).astype(jnp.int32), v, q, delta <= threshold, k)
 
 
@@ -343,23 +365,14 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     Action axes are padded to ``max_i A_i`` and masked, so that the ``n`` solves share each
     factorisation call: there are never two independent LAPACK calls side by side.
     """
-    a_max = max(t.shape[1] for t in transitions)
-    s = game.num_states
+    a_max = max(game.num_actions)
     dtype = game.dtype
-
-    def pad(x, axis):
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, a_max - x.shape[axis])
-        return jnp.pad(x, widths)
-
-    p = jnp.stack([pad(t, 1) for t in transitions])  # [n, S, Amax, S]
-    r = jnp.stack([pad(x, 1) for x in rewards])  # [n, S, Amax]
-    mask = jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < t.shape[1], (s, a_max)) for t in transitions]
-    )
+    p = padded(transitions, 1, a_max)  # [n, S, Amax, S]
+    r = padded(rewards, 1, a_max)  # [n, S, Amax]
+    mask = padded_action_mask(game)
     discount = game.discount
     if tol is None:
-        tol = default_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
+        tol = policy_improvement_tol(dtype, discount, jnp.max(jnp.abs(game.reward)))
     # Warm start: greedy on Q_i^pi = r_i + gamma P_i V_i^pi (one improvement step for free).
     q_pi = r + discount * jnp.einsum("nsat,nt->nsa", p, v_pi)
     # A few Bellman optimality sweeps from V^pi (cheap: S^2 A flops each, against S^3 / 3 for
@@ -367,7 +380,7 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     # fewer games of a batch need extra policy-iteration steps.
     v = v_pi
     for _ in range(_WARM_SWEEPS):
-        v = jnp.max(_masked(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask), axis=-1)
+        v = jnp.max(masked(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask), axis=-1)
     init_actions = _greedy(r + discount * jnp.einsum("nsat,nt->nsa", p, v), mask)
 
     def one(p_i, r_i, mask_i, a0, v0):
@@ -387,10 +400,40 @@ def _solve_players(game, transitions, rewards, v_pi, *, method, tol, max_iters):
     return sol, q_pi
 
 
-def _best_response(game, policy, player, *, method, tol, max_iters) -> BestResponse:
-    """:func:`best_response` without the checks, in the game as given (centred by the caller)."""
+def solve_best_response(
+    game: MarkovGame,
+    policy: Sequence[Array],
+    player: int,
+    *,
+    method: str = "policy_iteration",
+    tol: Array | None = None,
+    max_iters: int | None = None,
+) -> tuple[BestResponse, Array]:
+    """The step every best response shares: player ``i``'s response and its values under ``pi``.
+
+    Builds the induced MDP ``(P_i, r_i)`` against ``pi_-i``, evaluates ``pi_i`` in it
+    (``V_i^pi = (I - gamma P_pi)^-1 r_pi`` with ``P_pi = sum_a pi_i P_i``: the joint chain, one
+    LU solve), and solves the MDP with :func:`solve_mdp` warm-started from the greedy actions
+    of ``Q_i^pi = r_i + gamma P_i V_i^pi`` and, for value iteration, from ``V_i^pi`` (a lower
+    bound on ``V_i^*``). The two solves are sequential by data dependency.
+
+    No argument checks and no reward centring: the game is solved as given. Callers:
+    :func:`best_response` (which checks and centres) and
+    :func:`jaxmail.equilibria.dominance_violation` (which vmaps it over opponents).
+
+    Args:
+      game: one game.
+      policy: ``n`` arrays ``[S, A_i]`` (checked by the caller).
+      player: static int in ``[0, n)``.
+      method: the MDP solver's method (:func:`solve_mdp`).
+      tol: the MDP solver's tolerance (:func:`solve_mdp`).
+      max_iters: the MDP solver's cap (:func:`solve_mdp`).
+
+    Returns:
+      ``(response, v_pi)``: a :class:`BestResponse` and ``V_i^pi [S]``, so that the gain at
+      ``mu0`` is ``mu0 . (response.values - v_pi)``.
+    """
     mdp = induced_mdp(game, policy, player)
-    # V_i^pi from the induced MDP: P_pi = sum_a pi_i P_i.
     pi = policy[player]
     p_pi = _contract.marginalise(mdp.transition, pi)
     r_pi = _contract.marginalise(mdp.reward, pi)
@@ -407,7 +450,8 @@ def _best_response(game, policy, player, *, method, tol, max_iters) -> BestRespo
         max_iters=max_iters,
     )
     onehot = jax.nn.one_hot(sol.actions, pi.shape[1], dtype=game.dtype)
-    return BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
+    response = BestResponse(onehot, sol.values, sol.q_values, sol.converged, sol.iterations)
+    return response, v_pi
 
 
 @kernel(static=("player", "method", "max_iters"))
@@ -422,9 +466,9 @@ def best_response(
 ) -> BestResponse:
     """A best response of ``player`` to the others' policies.
 
-    Solved in the game with the player's rewards centred (:func:`_centred`; the response is
-    the same, and a large reward offset costs no precision); values and Q-values are shifted
-    back by ``c_i / (1 - gamma)``.
+    Solved by :func:`solve_best_response` in the game with the player's rewards centred
+    (``evaluation.reward_offsets``; the response is the same, and a large reward offset costs no
+    precision); values and Q-values are shifted back by ``c_i / (1 - gamma)``.
 
     Args:
       game: one game.
@@ -443,7 +487,7 @@ def best_response(
     policy = check_policy(game, policy)
     player = check_player(game, player)
     game_c, c = _centred(game)
-    br = _best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
+    br, _ = solve_best_response(game_c, policy, player, method=method, tol=tol, max_iters=max_iters)
     shift = _shift(game, c)[player]
     return br._replace(values=br.values + shift, q_values=br.q_values + shift)
 
@@ -585,7 +629,7 @@ def nash_gap(
 
     Precision: computed with each player's rewards centred (``R_i - c_i``, ``c_i`` the
     midrange of ``R_i`` when the rewards are far from zero compared with their spread, else 0:
-    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``values`` and
+    ``evaluation.reward_offsets``). Gains do not depend on ``c``, and ``policy_values`` and
     ``best_response_values`` are shifted back by ``c_i / (1 - gamma)`` (exact for a stochastic
     ``P``, which a validated game is up to rounding); so gains keep their precision when rewards
     carry a large offset (float32 ``R + 1e6``).
@@ -614,8 +658,8 @@ def nash_gap(
       max_iters: the best-response solver's cap on steps (see :func:`solve_mdp`).
 
     Returns:
-      A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``, ``values [n]``,
-      ``best_response_values [n]``, ``converged [n]``).
+      A :class:`NashGap` record (``gains [n]``, ``nash_gap``, ``nash_conv``,
+      ``policy_values [n]``, ``best_response_values [n]``, ``converged [n]``).
 
     Example:
       >>> gap = jm.nash_gap(game, jm.uniform_policy(game))   # matching pennies
@@ -640,11 +684,6 @@ def nash_gap(
 # ----------------------------------------------------------------------------------------------
 
 
-def default_set_tol(dtype, discount: Array, reward_scale: Array) -> Array:
-    """Default tolerance of best-response sets, ``sqrt(eps) max|r| / (1 - gamma)``."""
-    return jnp.sqrt(jnp.finfo(dtype).eps) * jnp.maximum(reward_scale, 1.0) / (1.0 - discount)
-
-
 def _near_optimal(q_values, tol):
     return q_values >= jnp.max(q_values, axis=-1, keepdims=True) - tol
 
@@ -656,7 +695,7 @@ def _farthest(mask, reference, dtype):
 
 def _set_tol(game, tol):
     if tol is None:
-        return default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+        return best_response_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
     return tol
 
 
@@ -673,7 +712,7 @@ def _check_reference(game: MarkovGame, reference: Array, player: int) -> Array:
 
 def _response_set(game_c, policy, player, tol, method):
     """``(near-optimal mask [S, A_i], tol)`` in the centred game ``game_c``."""
-    br = _best_response(game_c, policy, player, method=method, tol=None, max_iters=None)
+    br, _ = solve_best_response(game_c, policy, player, method=method)
     tol = _set_tol(game_c, tol)
     return _near_optimal(br.q_values, tol)
 
@@ -694,7 +733,7 @@ def best_response_set(
     Computed with the player's rewards centred (the mask does not depend on a constant).
 
     Args:
-      tol: default :func:`default_set_tol` (of the centred rewards).
+      tol: default :func:`jaxmail.tolerances.best_response_set_tol` (of the centred rewards).
 
     Returns:
       ``[S, A_i]`` bool; every row has at least one true entry.

@@ -49,6 +49,7 @@ from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, random_policy
 from jaxmail.regularised import soft_best_response_shift
 from jaxmail.responses import METHODS, best_response_shift, induced_mdp, solve_mdp
+from jaxmail.tolerances import occupancy_zero_tol
 
 Array = jax.Array
 
@@ -274,16 +275,6 @@ def corollary3_threshold(
 # ----------------------------------------------------------------------------------------------
 
 
-def default_zero_tol(dtype, discount: Array) -> Array:
-    """Occupancies at or below ``16 eps (1 + gamma) / (1 - gamma)`` count as zero.
-
-    That is the rounding bound of an occupancy solve (``cond(I - gamma P) <= (1 + gamma) /
-    (1 - gamma)`` times a small multiple of machine ``eps``): smaller values cannot be told
-    from zero. float32 at ``gamma = 0.9``: 3.6e-5; float64: 6.7e-14.
-    """
-    return 16.0 * jnp.finfo(dtype).eps * (1.0 + discount) / (1.0 - discount)
-
-
 class PerturbationEnvelope(NamedTuple):
     """The paper's delta (or NashGap) curve from a sweep of policies.
 
@@ -458,7 +449,7 @@ def adversarial_delta(
     Mixing is per player (``(1 - t) E_j + t Q_j``), so deviations stay product policies; the
     cost of a mix is the exact joint distance, which for one other player is ``t`` times that
     of the full move. The result is the cheapest candidate among those whose shift is within
-    the resolution ``2 * default_zero_tol`` (rounding of the occupancy-weighted shift) of the
+    the resolution ``2 * occupancy_zero_tol`` (rounding of the occupancy-weighted shift) of the
     largest; ties (no deviation helps) therefore return the expert itself at cost 0.
 
     Args:
@@ -519,7 +510,7 @@ def _adversarial_delta(game, expert, epsilon, player, *, key, num_random, tol, m
     order = jnp.argsort(d_e, stable=True)
     # Shifts are occupancy-weighted L1 distances (<= 2): differences below twice the occupancy
     # rounding bound are rounding, and do not count as improvements.
-    resolution = 2.0 * default_zero_tol(dtype, game.discount)
+    resolution = 2.0 * occupancy_zero_tol(dtype, game.discount)
 
     # One batch: the expert itself, the uniform rare-state attacks and the random draws.
     # Uniform attacks: one joint action at the rarest states until the budget is spent.
@@ -709,7 +700,7 @@ def soft_delta_upper_bound(
     own = soft_best_response_shift(
         game, expert, expert, temperature=tau, zero_sum=zero_sum, occupancy=d_e
     )
-    d_min = jnp.maximum(jnp.min(d_e) - default_zero_tol(dtype, gamma), 0.0)
+    d_min = jnp.maximum(jnp.min(d_e) - occupancy_zero_tol(dtype, gamma), 0.0)
     s = game.num_states
     bounds, omegas = [], []
     for i, a_i in enumerate(game.num_actions):
@@ -781,7 +772,7 @@ def concentrability(
     Args:
       game: one game.
       expert: ``n`` arrays ``[S, A_i]``.
-      zero_tol: see above; default :func:`default_zero_tol`.
+      zero_tol: see above; default :func:`jaxmail.tolerances.occupancy_zero_tol`.
       method: MDP solver (policy iteration: exact up to its tolerance).
 
     Returns:
@@ -792,7 +783,7 @@ def concentrability(
     expert = check_policy(game, expert, name="expert")
     dtype = game.dtype
     gamma = game.discount
-    zero_tol = default_zero_tol(dtype, gamma) if zero_tol is None else zero_tol
+    zero_tol = occupancy_zero_tol(dtype, gamma) if zero_tol is None else zero_tol
     d_e = state_occupancy(game, expert)
     indicator = (1.0 - gamma) * jnp.eye(game.num_states, dtype=dtype)  # [target, S]
     dependency = d_e

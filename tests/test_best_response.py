@@ -76,7 +76,8 @@ def _with(policy, player, new):
 def _br_atol(dtype, gamma=GAMMA):
     """Best-response values: an exact policy evaluation (helpers.value_atol) of a policy that
     policy iteration certifies to be within tol / (1 - gamma) of optimal, with the default
-    tol = 4 eps max|r| / (1 - gamma)^2 (best_response.default_tol), max|r| <= 1 here."""
+    tol = 4 eps max|r| / (1 - gamma)^2 (jaxmail.tolerances.policy_improvement_tol), max|r| <= 1
+    here."""
     eps = float(np.finfo(dtype).eps)
     return h.value_atol(dtype, gamma) + 4 * eps / (1 - gamma) ** 3
 
@@ -208,12 +209,12 @@ def _check_nash_gap(gap, P, R, mu0, policy, dtype):
     n = len(policy)
     atol = _br_atol(dtype) + h.value_atol(dtype, GAMMA)  # a difference of two values
     assert isinstance(gap, jm.NashGap)
-    assert gap.gains.shape == gap.values.shape == gap.best_response_values.shape == (n,)
+    assert gap.gains.shape == gap.policy_values.shape == gap.best_response_values.shape == (n,)
     assert gap.converged.shape == (n,) and gap.converged.all()
     np.testing.assert_allclose(gap.gains, want["gains"], rtol=0, atol=atol)
     np.testing.assert_allclose(gap.nash_gap, want["nash_gap"], rtol=0, atol=atol)
     np.testing.assert_allclose(gap.nash_conv, want["nash_conv"], rtol=0, atol=n * atol)
-    np.testing.assert_allclose(gap.values, values, rtol=0, atol=atol)
+    np.testing.assert_allclose(gap.policy_values, values, rtol=0, atol=atol)
     np.testing.assert_allclose(gap.best_response_values, values + want["gains"], rtol=0, atol=atol)
     # The record is consistent with itself: gains >= 0 up to rounding, NashGap = max,
     # NashConv = sum.
@@ -222,7 +223,7 @@ def _check_nash_gap(gap, P, R, mu0, policy, dtype):
     np.testing.assert_allclose(gap.nash_conv, gap.gains.sum(), rtol=1e-6, atol=0)
     np.testing.assert_allclose(
         gap.gains,
-        gap.best_response_values - gap.values,
+        gap.best_response_values - gap.policy_values,
         rtol=0,
         atol=4 * float(np.finfo(dtype).eps) / (1 - GAMMA),
     )
@@ -267,7 +268,7 @@ def test_gap_is_zero_at_a_dominant_strategy_equilibrium(x64):
     gap = _nash_gap(game, (_mixed(0.0), _mixed(0.0)))  # (D, D)
     # Against D, C pays -1 and D pays -0.5: D is the best stage payoff, so both gains are 0.
     np.testing.assert_allclose(gap.gains, 0.0, atol=1e-12)
-    np.testing.assert_allclose(gap.values, -0.5 / (1 - GAMMA), atol=1e-12)
+    np.testing.assert_allclose(gap.policy_values, -0.5 / (1 - GAMMA), atol=1e-12)
     assert float(gap.nash_gap) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -289,7 +290,7 @@ def test_gap_is_zero_at_uniform_matching_pennies(x64):
     gap = _nash_gap(game, (_mixed(0.5), _mixed(0.5)))
     # Against a uniform opponent both actions pay 0 to either player: no gain.
     np.testing.assert_allclose(gap.gains, 0.0, atol=1e-12)
-    np.testing.assert_allclose(gap.values, 0.0, atol=1e-12)
+    np.testing.assert_allclose(gap.policy_values, 0.0, atol=1e-12)
 
 
 def test_gap_of_matching_pennies_with_pure_heads(x64):

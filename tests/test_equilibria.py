@@ -184,6 +184,7 @@ def test_minimax_matrix_games_uniform(payoff):
 def test_minimax_random_zero_sum_matches_shapley_lp(zero_sum_batch):
     res = jax.vmap(minimax)(zero_sum_batch)
     assert bool(jnp.all(res.converged))
+    assert bool(jnp.all(res.status == eq.CONVERGED))
     # The a-priori bound 4 gamma delta / (1-gamma)^2 is ~0.03 at the default tol; the exact
     # certificate is far smaller.
     assert float(jnp.max(res.nash_gap.nash_gap)) < TOL
@@ -194,7 +195,7 @@ def test_minimax_random_zero_sum_matches_shapley_lp(zero_sum_batch):
         # Independent check with exact LPs: v is within TOL of the game value V*.
         assert shapley_residual(P, R[0], gamma, v) <= TOL * (1 - gamma)
         # The policy's own value at mu0 is the game value (it is an equilibrium).
-        np.testing.assert_allclose(res.nash_gap.values[b], [mu0 @ v, -mu0 @ v], atol=2 * TOL)
+        np.testing.assert_allclose(res.nash_gap.policy_values[b], [mu0 @ v, -mu0 @ v], atol=2 * TOL)
         # vmap over games == a loop over games.
         one = minimax(index_game(zero_sum_batch, b))
         for p, q in zip(one.policy, res.policy):
@@ -306,6 +307,7 @@ def test_fictitious_play_reaches_pure_equilibrium(payoffs, pure):
     t = int(res.iterations)
     assert t == 1000
     assert not bool(res.converged)  # O(1/t): no numerical zero after 1000 steps, and it says so
+    assert int(res.status) == eq.CAP_REACHED
     # Best responses are the pure equilibrium from the first step on, so the average is
     # (uniform + t * pure) / (t + 1): the gap is at most the payoff range / ((t+1)(1-gamma)).
     bound = np.ptp(payoffs) / ((t + 1) * (1 - GAMMA))
@@ -457,3 +459,61 @@ def test_the_compilation_counter_sees_a_compilation():
     with h.count_compilations() as cached:
         f(x)  # same shape: a cache hit
     assert again[0] >= 1 and cached[0] == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver of the iterative solvers.
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x0,cap,steps,status",
+    [
+        (1.0, 10, 4, eq.CONVERGED),  # 1 -> 1/2 -> 1/4 -> 1/8 -> 1/16 <= tol: 4 steps
+        (1.0, 2, 2, eq.CAP_REACHED),  # stopped by the cap at 1/4 > tol
+        (0.0625, 10, 0, eq.CONVERGED),  # a converged start takes no step
+        (float("nan"), 10, 0, eq.STOPPED),  # NaN stops the loop (NaN > tol is false) unconverged
+    ],
+)
+def test_driver_counts_steps_and_names_how_the_loop_ended(x0, cap, steps, status):
+    from jaxmail.equilibria import _driver
+
+    tol = 1.0 / 16.0
+    seen = []
+
+    def step(k, x):
+        seen.append(k)  # traced once: the step index is an int32 array
+        return x / 2.0
+
+    def done(x):
+        return ~(jnp.abs(x) > tol), jnp.abs(x) <= tol
+
+    out = _driver.iterate(step, jnp.asarray(x0, jnp.float32), done, cap)
+    assert int(out.iterations) == steps
+    assert int(out.status) == status and bool(out.converged) == (status == eq.CONVERGED)
+    assert eq.STATUS[int(out.status)] == ("converged", "cap reached", "stopped")[status]
+    if not np.isnan(x0):
+        assert float(out.state) == x0 / 2.0**steps  # exact: halving is exact in binary
+    assert seen and seen[0].dtype == jnp.int32
+
+
+@pytest.mark.parametrize(
+    "cap,iterations,x,status", [(10, 4, 1 / 16, eq.CONVERGED), (2, 2, 1 / 4, eq.CAP_REACHED)]
+)
+def test_driver_counts_only_completed_iterations(cap, iterations, x, status):
+    """Two steps per iteration (as extragradient): phase 0 leaves ``x`` (an extrapolation),
+    phase 1 halves it and completes the iteration. From ``x = 1``: 4 iterations (8 steps) reach
+    ``1/16 <= tol``; a cap of 2 iterations stops at ``1/4`` after a completed iteration."""
+    from jaxmail.equilibria import _driver
+
+    def step(k, state):
+        x, phase = state
+        return jnp.where(phase == 1, x / 2.0, x), 1 - phase
+
+    def done(state):
+        return ~(state[0] > 1 / 16), state[0] <= 1 / 16
+
+    init = (jnp.asarray(1.0, jnp.float32), jnp.asarray(0, jnp.int32))
+    out = _driver.iterate(step, init, done, cap, completes=lambda state: state[1] == 1)
+    assert int(out.iterations) == iterations and int(out.status) == status
+    assert float(out.state[0]) == x and int(out.state[1]) == 0  # ends after an update step

@@ -242,10 +242,11 @@ def test_closed_form_jacobian_matches_autodiff(x64, actions):
     # jax.jacfwd differentiates the same H through the exact evaluation. Both are float64
     # evaluations of one function with entries of size lambda max|Q| <= 3 * 1 / (1 - 0.9) = 30,
     # so they agree to a few hundred ulps of that: 1e-11.
-    from jaxmail.homotopy import _mask, _system
+    from jaxmail.homotopy import _system
+    from jaxmail.responses import padded_action_mask
 
     game = _random(5, actions, states=3)
-    mask = _mask(game)
+    mask = padded_action_mask(game)
     scale = jnp.max(jnp.abs(game.reward))
     logits = jax.random.normal(jax.random.key(6), mask.shape)
     y = jnp.where(mask, jax.nn.log_softmax(jnp.where(mask, logits, -1e30)), 0.25)

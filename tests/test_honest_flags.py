@@ -141,7 +141,7 @@ def test_nash_gap_keeps_float32_precision_under_a_large_reward_offset():
     # Values are reported un-centred, V_i + c_i / (1 - gamma) ~ 1e8: float32 holds them to
     # ulp(1e8) = 8; the midrange, the division and the final sum round by at most 4 + 6 + 4.
     v_ref = ref.values_at(P, Rc, mu0, g64, pi64) + c / (1 - g64)
-    np.testing.assert_allclose(gap.values, v_ref, rtol=0, atol=4 * 8.0 + atol)
+    np.testing.assert_allclose(gap.policy_values, v_ref, rtol=0, atol=4 * 8.0 + atol)
     np.testing.assert_allclose(
         gap.best_response_values, v_ref + want["gains"], rtol=0, atol=4 * 8.0 + atol
     )

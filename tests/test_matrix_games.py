@@ -26,7 +26,7 @@ def _profile(*rows):
 def _gains(game, policy):
     gap = _nash_gap(game, policy)
     assert bool(jnp.all(gap.converged))
-    return np.asarray(gap.gains), np.asarray(gap.values)
+    return np.asarray(gap.gains), np.asarray(gap.policy_values)
 
 
 NAMED = [

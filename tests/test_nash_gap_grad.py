@@ -23,7 +23,10 @@ def _objective(game, logits):
     """Uses every differentiable output: the gap (argmax player), NashConv, both value vectors."""
     gap = jm.nash_gap(game, jm.softmax_policy(logits))
     return (
-        gap.nash_gap + 0.3 * gap.nash_conv + 0.1 * gap.values[0] + 0.2 * gap.best_response_values[1]
+        gap.nash_gap
+        + 0.3 * gap.nash_conv
+        + 0.1 * gap.policy_values[0]
+        + 0.2 * gap.best_response_values[1]
     )
 
 

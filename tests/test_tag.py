@@ -484,7 +484,7 @@ def test_nash_gap_of_uniform_policy():
     gap = jm.nash_gap(game, jm.uniform_policy(game))
     # The game and mu0 are symmetric under exchanging the players (with the tagger index), and
     # the uniform policy is symmetric, so V_0 = V_1; zero sum makes both 0 and the gains equal.
-    np.testing.assert_allclose(np.asarray(gap.values), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(gap.policy_values), 0.0, atol=1e-5)
     np.testing.assert_allclose(float(gap.gains[0]), float(gap.gains[1]), rtol=1e-4)
     assert bool(gap.converged.all())
     bound = 2 * 0.2 / (1 - 0.8)  # |R| <= 0.2, so any value gap is at most 2 * 0.2 / (1 - gamma)

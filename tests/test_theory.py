@@ -20,7 +20,7 @@ import reference as ref
 
 import jaxmail as jm
 from jaxmail import regularised, theory
-from jaxmail.responses import default_set_tol
+from jaxmail.tolerances import best_response_set_tol as default_set_tol
 
 GAMMA = 0.9
 

@@ -3,8 +3,11 @@
 Shapes: ``n`` players, ``S`` states, ``A_i`` actions of player ``i``. Every function takes ONE
 game; batch with ``jax.vmap`` (over games, temperatures, step sizes, tolerances: all of them are
 array leaves, so changing them neither recompiles nor blocks ``vmap``). Only structure (player
-and action counts, iteration caps) is static. Every solver is a ``lax.while_loop`` with a
-tolerance and a cap and reports whether it converged; nothing is silently truncated.
+and action counts, iteration caps) is static. Every iterative solver is a step function run by
+one driver (``jaxmail.equilibria._driver.iterate``: the loop, the stop test against a tolerance,
+the cap, the iteration count and the status code), and reports whether it converged and how
+its loop ended (``Equilibrium.status``, named by ``STATUS[status]``: ``CONVERGED``,
+``CAP_REACHED`` or ``STOPPED``); nothing is silently truncated.
 
 Every solver returns an :class:`Equilibrium` whose certificate is recomputed from scratch on
 the returned policy, independently of the solver's internals:
@@ -37,6 +40,7 @@ values solve the soft Bellman equation ``V(s) = tau log sum_a exp(Q(s, a) / tau)
 """
 
 from jaxmail.equilibria._common import Equilibrium
+from jaxmail.equilibria._driver import CAP_REACHED, CONVERGED, STATUS, STOPPED
 from jaxmail.equilibria.dominance import dominance_violation
 from jaxmail.equilibria.general_sum import QRE_METHODS, fictitious_play, logit_qre
 from jaxmail.equilibria.zero_sum import (
@@ -49,7 +53,11 @@ from jaxmail.homotopy import Homotopy, qre_homotopy
 from jaxmail.regularised import soft_nash_gap
 
 __all__ = [
+    "CAP_REACHED",
+    "CONVERGED",
     "QRE_METHODS",
+    "STATUS",
+    "STOPPED",
     "Equilibrium",
     "Homotopy",
     "dominance_violation",

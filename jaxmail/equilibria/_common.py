@@ -1,4 +1,5 @@
-"""What every equilibrium solver shares: the result record and its certificate.
+"""What every equilibrium solver shares: the result record and its certificate (the loop they
+share is :mod:`jaxmail.equilibria._driver`).
 
 Private module of :mod:`jaxmail.equilibria`.
 """
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmail import _linalg
+from jaxmail.equilibria._driver import Iterated
 from jaxmail.regularised import soft_nash_gap_after
 from jaxmail.responses import NashGap, nash_gap
 
@@ -34,6 +36,10 @@ class Equilibrium(NamedTuple):
       nash_gap: the :class:`~jaxmail.NashGap` of ``policy`` in the unregularised game.
       soft_nash_gap: the :class:`~jaxmail.NashGap` of ``policy`` in the entropy-regularised game
         (:func:`soft_nash_gap`) for the regularised solvers; ``None`` otherwise.
+      status: ``[]`` int32, how the solver's loop ended (``jaxmail.equilibria.STATUS[status]``
+        names it): ``CONVERGED`` (0, ``converged`` is true), ``CAP_REACHED`` (1, the cap on
+        iterations) or ``STOPPED`` (2, the stop test ended the loop without convergence: a
+        non-finite residual or a failed inner solve).
     """
 
     policy: Policy
@@ -43,6 +49,16 @@ class Equilibrium(NamedTuple):
     residual: Array
     nash_gap: NashGap
     soft_nash_gap: NashGap | None
+    status: Array
+
+
+def equilibrium(policy: Policy, values: Array, out: Iterated, residual: Array) -> Equilibrium:
+    """The :class:`Equilibrium` of a solver's final ``policy`` and ``values``, its loop's
+    ``out`` (iterations, status) and ``residual``; the certificate is added by :func:`certified`.
+    """
+    return Equilibrium(
+        policy, values, out.converged, out.iterations, residual, None, None, out.status
+    )
 
 
 def certified(game, result, *, temperature=None, zero_sum=False):

@@ -13,15 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmail import _contract, _linalg
+from jaxmail import _linalg
 from jaxmail._args import check_count, check_tol
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_player, check_policy
-from jaxmail.responses import (
-    default_tol,
-    induced_mdp,
-    solve_mdp,
-)
+from jaxmail.responses import solve_best_response
+from jaxmail.tolerances import policy_improvement_tol
 
 Array = jax.Array
 Policy = tuple[Array, ...]
@@ -29,22 +26,8 @@ Policy = tuple[Array, ...]
 
 def _player_gain(game, policy, player, tol, max_iters):
     """``V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)`` for one player (chained solves)."""
-    mdp = induced_mdp(game, policy, player)
-    pi = policy[player]
-    p_pi = _contract.marginalise(mdp.transition, pi)
-    r_pi = _contract.marginalise(mdp.reward, pi)
-    v_pi, _ = _linalg.solve(_linalg.factorize(p_pi, game.discount), r_pi)
-    q_pi = mdp.reward + game.discount * (mdp.transition @ v_pi)
-    sol = solve_mdp(
-        mdp.transition,
-        mdp.reward,
-        game.discount,
-        init_actions=jnp.argmax(q_pi, axis=-1).astype(jnp.int32),
-        init_values=v_pi,
-        tol=tol,
-        max_iters=max_iters,
-    )
-    return game.initial @ (sol.values - v_pi)
+    response, v_pi = solve_best_response(game, policy, player, tol=tol, max_iters=max_iters)
+    return game.initial @ (response.values - v_pi)
 
 
 def _map_chunks(f, xs, batch_size):
@@ -206,7 +189,7 @@ def _dominance_violation(
 ):
     """``opponents``: per player ``{j: [N, S] int actions}`` (exact), or a PRNG key (sampled)."""
     if tol is None:
-        tol = default_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
+        tol = policy_improvement_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
     if num_samples is not None:
         shape = (len(players), num_samples, game.num_states, sum(game.num_actions))
         tiny = jnp.finfo(game.dtype).tiny

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxmail import _contract, _linalg
 from jaxmail._args import check_count, check_scalar, check_tol
-from jaxmail.equilibria._common import Equilibrium, certified
+from jaxmail.equilibria._common import Equilibrium, certified, equilibrium
+from jaxmail.equilibria._driver import iterate
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy, uniform_policy
 from jaxmail.regularised import entropy, log_normalize
@@ -150,7 +150,7 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     r_flat = game.reward.reshape((n, game.num_states, -1))
     r_range = jnp.max(r_flat, axis=-1) - jnp.min(r_flat, axis=-1)  # [n, S]
 
-    def step(log_policy, q, v):
+    def mirror(log_policy, q, v):
         out = []
         v_range = jnp.max(v, axis=-1) - jnp.min(v, axis=-1)  # [n]
         for i, (li, qi) in enumerate(zip(log_policy, q)):
@@ -162,39 +162,38 @@ def _logit_qre(game, start, tau, damping, tol, *, method, max_iters):
     def select(flag, a, b):
         return jax.tree_util.tree_map(lambda x, y: jnp.where(flag, x, y), a, b)
 
-    # ONE evaluation per loop step (the program stays small): ``phase`` says what to evaluate
-    # next. 0: the start; 1: the extrapolated policy step(base, Q(base)); 2: the new base
-    # step(base, Q(last evaluated point)). ``q`` is the Q of the last evaluated point.
+    # ONE evaluation per driver step (the program stays small); ``phase`` says what a step
+    # evaluates. 0: the start; 1: the extrapolated policy mirror(base, Q(base)); 2: the new base
+    # mirror(base, Q(last evaluated point)), which completes an iteration. Extragradient runs
+    # phases 0, 1, 2, 1, 2, ...; mirror descent 0, 2, 2, ...
     extragradient = method == "extragradient"
 
-    def cond(carry):
-        _, _, _, res, _, k = carry
-        return (res > tol) & (k < max_iters)
-
-    def body(carry):
-        base, q, v_base, res_base, phase, k = carry
-        point = select(phase == 0, base, step(base, q, v_base))
+    def step(_, state):
+        base, q, v_base, res_base, phase = state
+        point = select(phase == 0, base, mirror(base, q, v_base))
         q, v, res = _soft_q_and_residual(game, point, tau)
         new_base = phase != 1
         base = select(new_base, point, base)
         v_base = jnp.where(new_base, v, v_base)
         res_base = jnp.where(new_base, res, res_base)
-        k = k + (phase == 2).astype(jnp.int32)
         phase = jnp.where(phase == 1, 2, 1 if extragradient else 2).astype(jnp.int32)
-        return base, q, v_base, res_base, phase, k
+        return base, q, v_base, res_base, phase
 
-    zeros_q = tuple(jnp.zeros_like(li) for li in log0)
+    def done(state):
+        res = state[3]  # the base's residual (inf before the start is evaluated)
+        return ~(res > tol), res <= tol
+
     init = (
         log0,
-        zeros_q,
+        tuple(jnp.zeros_like(li) for li in log0),
         jnp.zeros((n, game.num_states), game.dtype),
         jnp.asarray(jnp.inf, game.dtype),
         jnp.asarray(0, jnp.int32),
-        jnp.asarray(0, jnp.int32),
     )
-    log_policy, _, v, res, _, k = lax.while_loop(cond, body, init)
+    out = iterate(step, init, done, max_iters, completes=lambda state: state[4] == 2)
+    log_policy, _, v, res, _ = out.state
     policy = tuple(jnp.exp(li) for li in log_policy)
-    return Equilibrium(policy, v, res <= tol, k, res, None, None)
+    return equilibrium(policy, v, out, res)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,17 +256,16 @@ def _fictitious_play(game, start, tol, *, iterations):
         gap = jnp.max(best - v @ game.initial)
         return tuple(br.policy for br in responses), v, gap
 
-    def cond(carry):
-        _, _, _, gap, k = carry
-        return (gap > tol) & (k < iterations)
-
-    def body(carry):
-        avg, b, _, _, k = carry
+    def step(k, state):
+        avg, b, _, _ = state
         w = 1.0 / (k + 2.0).astype(game.dtype)
         avg = tuple(a + w * (bi - a) for a, bi in zip(avg, b))
-        b, v, gap = respond(avg)
-        return avg, b, v, gap, k + 1
+        return avg, *respond(avg)
 
-    b0, v0, gap0 = respond(start)
-    avg, _, v, gap, k = lax.while_loop(cond, body, (start, b0, v0, gap0, jnp.asarray(0, jnp.int32)))
-    return Equilibrium(avg, v, gap <= tol, k, gap, None, None)
+    def done(state):
+        gap = state[-1]
+        return ~(gap > tol), gap <= tol
+
+    out = iterate(step, (start, *respond(start)), done, iterations)
+    avg, _, v, gap = out.state
+    return equilibrium(avg, v, out, gap)

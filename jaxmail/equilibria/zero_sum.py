@@ -15,7 +15,8 @@ from jax import lax
 
 from jaxmail._args import check_count, check_scalar, check_tol
 from jaxmail._arrays import is_concrete
-from jaxmail.equilibria._common import Equilibrium, certified
+from jaxmail.equilibria._common import Equilibrium, certified, equilibrium
+from jaxmail.equilibria._driver import iterate
 from jaxmail.game import MarkovGame, probability_atol
 from jaxmail.regularised import entropy, log_normalize
 from jaxmail.tolerances import value_tol
@@ -167,14 +168,14 @@ def _minimax_value_iteration(game, tol, *, max_iters, max_pivots):
         x, y, ok = jax.vmap(lambda m: solve_matrix_game(m, max_pivots=max_pivots))(q)
         return jnp.einsum("sa,sab,sb->s", x, q, y), x, y, jnp.all(ok)
 
-    def cond(carry):
-        *_, delta, k = carry
-        return (delta > tol) & (k < max_iters)
-
-    def body(carry):
-        v, _, _, _, _, k = carry
+    def step(_, state):
+        v = state[0]
         new, x, y, ok = stage(v)
-        return new, x, y, ok, jnp.max(jnp.abs(new - v)), k + 1
+        return new, x, y, ok, jnp.max(jnp.abs(new - v))
+
+    def done(state):
+        *_, ok, delta = state
+        return ~(delta > tol), (delta <= tol) & ok
 
     init = (
         jnp.zeros((s,), dtype),
@@ -182,11 +183,10 @@ def _minimax_value_iteration(game, tol, *, max_iters, max_pivots):
         jnp.full((s, a1), 1.0 / a1, dtype),
         jnp.asarray(True),
         jnp.asarray(jnp.inf, dtype),
-        jnp.asarray(0, jnp.int32),
     )
-    v, x, y, ok, delta, k = lax.while_loop(cond, body, init)
-    policy = (x, y)
-    return Equilibrium(policy, jnp.stack([v, -v]), (delta <= tol) & ok, k, delta, None, None)
+    out = iterate(step, init, done, max_iters)
+    v, x, y, _, delta = out.state
+    return equilibrium((x, y), jnp.stack([v, -v]), out, delta)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def _solve_regularised_matrix_games(q, lx, ly, tau, tol, max_iters):
     eta = 1.0 / (tau + 0.5 * (hi - lo))[:, :, 0]  # [S, 1]
     keep = 1.0 - eta * tau
 
-    def step(lx, ly):
+    def mirror_step(lx, ly):
         x, y = jnp.exp(lx), jnp.exp(ly)
         lxb = log_normalize(keep * lx + eta * jnp.einsum("sab,sb->sa", qc, y))
         lyb = log_normalize(keep * ly - eta * jnp.einsum("sab,sa->sb", qc, x))
@@ -235,18 +235,17 @@ def _solve_regularised_matrix_games(q, lx, ly, tau, tol, max_iters):
         ly = log_normalize(keep * ly - eta * jnp.einsum("sab,sa->sb", qc, xb))
         return lx, ly
 
-    def cond(carry):
-        _, _, gap, j = carry
-        return (gap > tol) & (j < max_iters)
+    def step(_, state):
+        lx, ly, _ = state
+        lx, ly = mirror_step(lx, ly)
+        return lx, ly, jnp.max(_regularised_stage_gap(qc, lx, ly, tau))
 
-    def body(carry):
-        lx, ly, _, j = carry
-        lx, ly = step(lx, ly)
-        return lx, ly, jnp.max(_regularised_stage_gap(qc, lx, ly, tau)), j + 1
+    def done(state):
+        gap = state[2]
+        return ~(gap > tol), gap <= tol
 
-    init = (lx, ly, jnp.max(_regularised_stage_gap(qc, lx, ly, tau)), jnp.asarray(0, jnp.int32))
-    lx, ly, gap, _ = lax.while_loop(cond, body, init)
-    return lx, ly, gap
+    init = (lx, ly, jnp.max(_regularised_stage_gap(qc, lx, ly, tau)))
+    return iterate(step, init, done, max_iters).state
 
 
 def soft_nash_value_iteration(
@@ -317,17 +316,18 @@ def _soft_nash_value_iteration(game, tau, tol, inner_tol, *, max_iters, inner_ma
     s = game.num_states
     reward, transition, discount = game.reward[0], game.transition, game.discount
 
-    def cond(carry):
-        _, _, _, delta, gap, k = carry
-        return ((delta > tol) | (gap > inner_tol)) & (k < max_iters)
-
-    def body(carry):
-        v, lx, ly, _, _, k = carry
+    def step(_, state):
+        v, lx, ly, _, _ = state
         q = reward + discount * jnp.tensordot(transition, v, axes=1)  # [S, A1, A2]
         lx, ly, gap = _solve_regularised_matrix_games(q, lx, ly, tau, inner_tol, inner_max_iters)
         x, y = jnp.exp(lx), jnp.exp(ly)
         new = jnp.einsum("sa,sab,sb->s", x, q, y) + tau * (entropy(x) - entropy(y))
-        return new, lx, ly, jnp.max(jnp.abs(new - v)), gap, k + 1
+        return new, lx, ly, jnp.max(jnp.abs(new - v)), gap
+
+    def done(state):
+        *_, delta, gap = state
+        stop = ~((delta > tol) | (gap > inner_tol))
+        return stop, (delta <= tol) & (gap <= inner_tol)
 
     init = (
         jnp.zeros((s,), dtype),
@@ -335,12 +335,10 @@ def _soft_nash_value_iteration(game, tau, tol, inner_tol, *, max_iters, inner_ma
         jnp.full((s, a1), -np.log(a1), dtype),
         jnp.asarray(jnp.inf, dtype),
         jnp.asarray(jnp.inf, dtype),
-        jnp.asarray(0, jnp.int32),
     )
-    v, lx, ly, delta, gap, k = lax.while_loop(cond, body, init)
-    policy = (jnp.exp(lx), jnp.exp(ly))
-    converged = (delta <= tol) & (gap <= inner_tol)
-    return Equilibrium(policy, jnp.stack([v, -v]), converged, k, delta, None, None)
+    out = iterate(step, init, done, max_iters)
+    v, lx, ly, delta, _ = out.state
+    return equilibrium((jnp.exp(lx), jnp.exp(ly)), jnp.stack([v, -v]), out, delta)
 
 
 soft_nash_vi = soft_nash_value_iteration  # the name used in the example

@@ -122,7 +122,7 @@ from jaxmail.experiments.findings import Finding, agreement_finding, bound_findi
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.responses import default_set_tol
+from jaxmail.tolerances import best_response_set_tol as default_set_tol
 
 FAMILIES = ("general", "general_nash", "zero_sum", "dominant", "lemma2")
 QRE_FAMILIES = ("general", "zero_sum")  # experts: logit QRE at each temperature

@@ -114,7 +114,9 @@ from jaxmail.experiments.findings import Finding, bound_finding, bound_margin
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import DISTINCT, NON_EMPTY, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol, default_tol
+from jaxmail.homotopy import CONVERGED, default_end_temperature
+from jaxmail.tolerances import homotopy_corrector_tol as default_tol
+from jaxmail.tolerances import nash_gap_zero_tol as default_gap_tol
 
 FAMILIES = ("general_sum", "general_sum_nash", "zero_sum", "dominant", "tag")
 LEARNERS = ("bc", "bc_gradient", "measure_matching", "ma_gail")

@@ -90,7 +90,7 @@ from jaxmail.experiments.reporting import numbers, trend
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.responses import default_set_tol
+from jaxmail.tolerances import best_response_set_tol as default_set_tol
 
 PERTURBED = "perturbed"
 BC = "bc"
