@@ -5,7 +5,7 @@ full-support expert (a random policy). A SEED is one pipeline: sample ``--trajec
 geometric-length demonstrations of the expert, fit the learner, compute its eps_BC. Rows:
 
 * ``BC closed form``: ``behavior_cloning(game, data, smoothing=0.1)``.
-* ``BC gradient``: ``behavior_cloning(..., method="gradient", steps=500)`` (optax adam).
+* ``BC gradient``: ``gradient_behavior_cloning(game, data, steps=500)`` (optax adam).
 * ``measure matching``: ``measure_matching(game, data, measure="state_action",
   divergence="kl", steps=2000)``; every step solves the learner's occupancy exactly (one LU of
   ``[S, S]``, forward and transposed).
@@ -50,14 +50,12 @@ def _pipelines(game, expert, args):
         )  # fmt: skip
 
     def bc_closed(key):
-        policy = jm.imitation.behavior_cloning(game, sample(key), smoothing=0.1)
+        policy = jm.imitation.behavior_cloning(game, sample(key), smoothing=0.1).policy
         return jm.bc_error(game, policy, expert)
 
     def bc_gradient(key):
-        policy = jm.imitation.behavior_cloning(
-            game, sample(key), method="gradient", steps=args.bc_steps
-        )
-        return jm.bc_error(game, policy, expert)
+        fit = jm.imitation.gradient_behavior_cloning(game, sample(key), steps=args.bc_steps)
+        return jm.bc_error(game, fit.policy, expert)
 
     rows = [
         ("bc", "BC closed form", bc_closed),
@@ -67,7 +65,7 @@ def _pipelines(game, expert, args):
     def matching(key):
         policy = jm.imitation.measure_matching(
             game, sample(key), measure="state_action", divergence="kl", steps=args.mm_steps
-        )
+        ).policy
         return jm.bc_error(game, policy, expert)
 
     rows.append(("matching", f"measure matching ({args.mm_steps} steps)", matching))
