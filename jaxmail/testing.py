@@ -139,6 +139,11 @@ def assert_policy(game: MarkovGame, policy: Sequence[Any], *, name: str = "polic
             _fail(where, f"a row sums to 1 {worst:+.3g} away (tolerance {atol:.3g})")
 
 
+def _uniform_values(game: MarkovGame) -> jax.Array:
+    """``[n, S]`` values of the uniform policy (one function object: its ``jit`` is cached)."""
+    return evaluation.values(game, uniform_policy(game))
+
+
 def assert_game(game: MarkovGame) -> None:
     """A valid game that behaves under ``jit``, ``vmap`` and pytree round trips.
 
@@ -188,13 +193,10 @@ def assert_game(game: MarkovGame) -> None:
     if not isinstance(again, MarkovGame) or again.num_actions != game.num_actions:
         _fail("pytree", "tree_unflatten(tree_flatten(game)) is not the same game")
 
-    def values(g):
-        return evaluation.values(g, uniform_policy(g))
-
-    eager = values(game)
+    eager = _uniform_values(game)
     atol = value_tolerance(game)
-    _close("jit", eager, jax.jit(values)(game), atol)
-    batched = jax.vmap(values)(_stack(game))
+    _close("jit", eager, jax.jit(_uniform_values)(game), atol)
+    batched = jax.vmap(_uniform_values)(_stack(game))
     for i in range(2):
         _close(f"vmap (game {i} of a batch of copies)", eager, _index(batched, i), atol)
 
