@@ -5,7 +5,7 @@ full-support expert (a random policy). A SEED is one pipeline: sample ``--trajec
 geometric-length demonstrations of the expert, fit the learner, compute its eps_BC. Rows:
 
 * ``BC closed form``: ``behavior_cloning(game, data, smoothing=0.1)``.
-* ``BC gradient``: ``behavior_cloning(..., method="gradient", steps=500)`` (optax adam).
+* ``BC gradient``: ``gradient_behavior_cloning(game, data, steps=500)`` (optax adam).
 * ``measure matching``: ``measure_matching(game, data, measure="state_action",
   divergence="kl", steps=2000)``; every step solves the learner's occupancy exactly (one LU of
   ``[S, S]``, forward and transposed).
@@ -14,7 +14,8 @@ Columns:
 
 * ``seeds``: the batch, ``jax.jit(jax.vmap(pipeline))(keys)``.
 * ``compile s``: ``lower().compile()`` of the batched program.
-* ``run s``: the batched program, median over ``--repeats`` runs after a warm-up.
+* ``run s``: the batched program, median over ``--repeats`` runs after a warm-up (wall clock,
+  or with ``--clock cpu`` this process's CPU time, the steadier measure on a shared machine).
 * ``seeds/s``: ``seeds / run s``.
 * ``one-by-one s/seed``: ``jax.jit(pipeline)`` compiled once, called on ``--loop-seeds`` seeds
   in a Python loop (every call waits for its result, as a seed-by-seed script would); the mean
@@ -50,14 +51,12 @@ def _pipelines(game, expert, args):
         )  # fmt: skip
 
     def bc_closed(key):
-        policy = jm.imitation.behavior_cloning(game, sample(key), smoothing=0.1)
+        policy = jm.imitation.behavior_cloning(game, sample(key), smoothing=0.1).policy
         return jm.bc_error(game, policy, expert)
 
     def bc_gradient(key):
-        policy = jm.imitation.behavior_cloning(
-            game, sample(key), method="gradient", steps=args.bc_steps
-        )
-        return jm.bc_error(game, policy, expert)
+        fit = jm.imitation.gradient_behavior_cloning(game, sample(key), steps=args.bc_steps)
+        return jm.bc_error(game, fit.policy, expert)
 
     rows = [
         ("bc", "BC closed form", bc_closed),
@@ -67,7 +66,7 @@ def _pipelines(game, expert, args):
     def matching(key):
         policy = jm.imitation.measure_matching(
             game, sample(key), measure="state_action", divergence="kl", steps=args.mm_steps
-        )
+        ).policy
         return jm.bc_error(game, policy, expert)
 
     rows.append(("matching", f"measure matching ({args.mm_steps} steps)", matching))
@@ -75,12 +74,12 @@ def _pipelines(game, expert, args):
     return [(name, fn) for key, name, fn in rows if key in chosen]
 
 
-def _median(fn, repeats):
+def _median(fn, repeats, clock):
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times))
 
 
@@ -98,7 +97,15 @@ def main() -> None:
         "--learners", default="bc,gradient,matching", help="comma-separated subset to run"
     )
     parser.add_argument("--quick", action="store_true", help="64 seeds, 200 MM steps")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time the runs by wall clock, or by this process's CPU time (all its threads; "
+        "steadier on a shared machine, and it charges a batch for every core it keeps busy)",
+    )
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     if args.quick:
         args.seeds, args.mm_steps, args.repeats, args.loop_seeds = 64, 200, 1, 4
 
@@ -110,7 +117,8 @@ def main() -> None:
     print(
         f"game: S={args.states}, A=(4, 4), gamma 0.9; {args.trajectories} geometric-length "
         f"demonstrations (cap {args.horizon}) per seed; jax {jax.__version__}, "
-        f"{jax.devices()[0].platform}, {jax.local_device_count()} device(s)\n"
+        f"{jax.devices()[0].platform}, {jax.local_device_count()} device(s); "
+        f"run times by {args.clock} clock\n"
     )
     print(
         "| learner | seeds | compile s | run s | seeds/s | one-by-one s/seed | speed-up "
@@ -123,13 +131,16 @@ def main() -> None:
         compiled = batched.lower(keys).compile()
         compile_s = time.perf_counter() - start
         errors = jax.block_until_ready(compiled(keys))  # warm-up
-        run_s = _median(functools.partial(compiled, keys), args.repeats)
+        run_s = _median(functools.partial(compiled, keys), args.repeats, clock)
         single = jax.jit(pipeline)
-        jax.block_until_ready(single(keys[0]))  # compile once, outside the timing
-        start = time.perf_counter()
-        for key in keys[: args.loop_seeds]:
+        # The keys as a list before the clock starts: iterating over a device array would
+        # dispatch (and, the first time, compile) an indexing op inside the timed loop.
+        loop_keys = list(keys[: args.loop_seeds])
+        jax.block_until_ready(single(loop_keys[0]))  # compile once, outside the timing
+        start = clock()
+        for key in loop_keys:
             jax.block_until_ready(single(key))
-        per_seed = (time.perf_counter() - start) / args.loop_seeds
+        per_seed = (clock() - start) / args.loop_seeds
         print(
             f"| {name} | {args.seeds} | {compile_s:.2f} | {run_s:.3f} | {args.seeds / run_s:.1f} "
             f"| {per_seed:.4f} | {per_seed * args.seeds / run_s:.1f} | "

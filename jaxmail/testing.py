@@ -22,8 +22,10 @@ The contracts:
   the game and a ``nash_gap`` certificate (:class:`~jaxmail.NashGap`) that equals
   :func:`jaxmail.nash_gap` of that policy recomputed from scratch; the solver is deterministic
   and gives the same record under ``jax.jit`` and ``jax.vmap``.
-* a **learner** ``(key, game, target) -> policy`` (:func:`assert_learner`): returns a valid
-  policy, deterministic in the key, the same under ``jax.jit`` and under ``jax.vmap`` over keys.
+* a **learner** ``(key, game, target) -> Fit`` (:func:`assert_learner`): returns a
+  :class:`~jaxmail.imitation.Fit` whose policy is valid and whose training curves are finite
+  vectors, deterministic in the key, the same under ``jax.jit`` and under ``jax.vmap`` over
+  keys.
 
 Tolerances follow from the dtype and the discount: a value-scale quantity (values, gaps) is
 compared with ``atol = 64 eps max(1, r_max) / (1 - gamma)`` (the rounding of an exact
@@ -46,6 +48,7 @@ import numpy as np
 
 from jaxmail import evaluation
 from jaxmail.game import MarkovGame, probability_atol
+from jaxmail.imitation.base import Fit
 from jaxmail.policy import uniform_policy
 from jaxmail.responses import NashGap, nash_gap
 
@@ -136,6 +139,11 @@ def assert_policy(game: MarkovGame, policy: Sequence[Any], *, name: str = "polic
             _fail(where, f"a row sums to 1 {worst:+.3g} away (tolerance {atol:.3g})")
 
 
+def _uniform_values(game: MarkovGame) -> jax.Array:
+    """``[n, S]`` values of the uniform policy (one function object: its ``jit`` is cached)."""
+    return evaluation.values(game, uniform_policy(game))
+
+
 def assert_game(game: MarkovGame) -> None:
     """A valid game that behaves under ``jit``, ``vmap`` and pytree round trips.
 
@@ -185,13 +193,10 @@ def assert_game(game: MarkovGame) -> None:
     if not isinstance(again, MarkovGame) or again.num_actions != game.num_actions:
         _fail("pytree", "tree_unflatten(tree_flatten(game)) is not the same game")
 
-    def values(g):
-        return evaluation.values(g, uniform_policy(g))
-
-    eager = values(game)
+    eager = _uniform_values(game)
     atol = value_tolerance(game)
-    _close("jit", eager, jax.jit(values)(game), atol)
-    batched = jax.vmap(values)(_stack(game))
+    _close("jit", eager, jax.jit(_uniform_values)(game), atol)
+    batched = jax.vmap(_uniform_values)(_stack(game))
     for i in range(2):
         _close(f"vmap (game {i} of a batch of copies)", eager, _index(batched, i), atol)
 
@@ -272,10 +277,6 @@ def assert_solver(solver: Callable[[MarkovGame], Any], game: MarkovGame) -> None
         _close(f"vmap (certificate of game {i})", claimed.gains, _certificate(one).gains, vtol)
 
 
-def _policy_of(result: Any) -> Any:
-    return getattr(result, "policy", result)
-
-
 def assert_learner(
     learner: Callable[[jax.Array, MarkovGame, Any], Any],
     game: MarkovGame,
@@ -283,24 +284,60 @@ def assert_learner(
     *,
     seed: int = 0,
 ) -> None:
-    """A learner ``(key, game, target) -> policy`` (or a record with ``.policy``).
+    """A learner ``(key, game, target) -> Fit``, as every jaxmail learner is.
 
-    Checks: the result is a valid policy of ``game``; the same key gives the same policy;
-    ``jax.jit`` gives it too, and ``jax.vmap`` over two keys gives each key's policy
-    (within :func:`policy_tolerance`).
+    The result must be a :class:`~jaxmail.imitation.Fit`. Checks: its ``policy`` is a valid
+    policy of ``game``; its ``losses`` (and ``discriminator_losses`` unless ``None``) are
+    finite vectors ``[T]`` of the game's dtype; the same key gives the same record; ``jax.jit``
+    gives it too, and ``jax.vmap`` over two keys gives each key's record. Policies are compared
+    within :func:`policy_tolerance`, curves within ``policy_tolerance * max(1, max |loss|)``
+    (the same relative rounding).
 
     Raises:
       AssertionError: naming the first broken contract.
     """
     assert_game(game)
     k0, k1 = jax.random.split(jax.random.key(seed))
-    p0 = tuple(_policy_of(learner(k0, game, target)))
-    assert_policy(game, p0, name="learned policy")
+    f0 = _fit_of(game, learner(k0, game, target))
     ptol = policy_tolerance(game)
-    _close("deterministic in the key", p0, tuple(_policy_of(learner(k0, game, target))), ptol)
-    _close("jit", p0, tuple(_policy_of(jax.jit(learner)(k0, game, target))), ptol)
-    p1 = tuple(_policy_of(learner(k1, game, target)))
+
+    def same(contract: str, a: Fit, b: Any) -> None:
+        b = _fit_of(game, b, contract=contract, check=False)
+        _close(f"{contract} (policy)", a.policy, b.policy, ptol)
+        for name in ("losses", "discriminator_losses"):
+            x, y = getattr(a, name), getattr(b, name)
+            scale = 0.0 if x is None or not np.size(x) else float(np.max(np.abs(x)))
+            _close(f"{contract} ({name})", x, y, ptol * max(1.0, scale))
+
+    same("deterministic in the key", f0, learner(k0, game, target))
+    same("jit", f0, jax.jit(learner)(k0, game, target))
+    f1 = _fit_of(game, learner(k1, game, target))
     batch = jax.vmap(learner, in_axes=(0, None, None))(jnp.stack([k0, k1]), game, target)
-    batch = _policy_of(batch)
-    for i, p in enumerate((p0, p1)):
-        _close(f"vmap (key {i} of a batch)", p, tuple(_index(batch, i)), ptol)
+    if not isinstance(batch, Fit):
+        _fail("vmap", f"expected a jaxmail.imitation.Fit, got {type(batch).__name__}")
+    for i, f in enumerate((f0, f1)):
+        same(f"vmap (key {i} of a batch)", f, _index(batch, i))
+
+
+def _fit_of(game: MarkovGame, result: Any, *, contract: str = "learner", check: bool = True) -> Fit:
+    """``result`` as a :class:`Fit` with a tuple policy; with ``check``, its contents checked."""
+    if not isinstance(result, Fit):
+        _fail(
+            f"{contract} record",
+            f"expected a jaxmail.imitation.Fit(policy, losses), got {type(result).__name__}",
+        )
+    fit = result._replace(policy=tuple(result.policy))
+    if not check:
+        return fit
+    assert_policy(game, fit.policy, name="learned policy")
+    for name in ("losses", "discriminator_losses"):
+        curve = getattr(fit, name)
+        if curve is None and name == "discriminator_losses":
+            continue
+        try:
+            chex.assert_rank(curve, 1)
+            chex.assert_type(curve, game.dtype)
+            chex.assert_tree_all_finite(curve)
+        except AssertionError as e:
+            _fail(f"learner {name}", str(e))
+    return fit

@@ -47,16 +47,16 @@ def test_ma_gail_imitates_a_full_support_expert(kind):
     start_rho = float(jm.occupancy_error(game, uniform, expert))
     start_bc = float(jm.bc_error(game, uniform, expert))
     assert start_rho > 0.5 and start_bc > 0.5
-    learned, losses = gail.ma_gail(
-        jax.random.key(2), game, expert, discriminator=kind, steps=STEPS, return_losses=True
-    )
-    assert losses.shape == (STEPS, 2) and np.all(np.isfinite(losses))
+    fit = gail.ma_gail(jax.random.key(2), game, expert, discriminator=kind, steps=STEPS)
+    learned = fit.policy
+    assert fit.losses.shape == fit.discriminator_losses.shape == (STEPS,)
+    assert np.all(np.isfinite(fit.losses)) and np.all(np.isfinite(fit.discriminator_losses))
     # Observed after 200 iterations (10 discriminator steps each): eps_rho 0.005, eps_BC 0.004
     # in both modes (the entropy bonus 0.01 keeps them off 0). Asserted with a 10x margin.
     assert float(jm.occupancy_error(game, learned, expert)) < 0.05
     assert float(jm.bc_error(game, learned, expert)) < 0.05
     # At the end the discriminator cannot tell the learner from the expert: loss ~ 2 log 2.
-    assert abs(float(losses[-1, 0]) - LOG4) < 0.01
+    assert abs(float(fit.discriminator_losses[-1]) - LOG4) < 0.01
 
 
 @pytest.mark.slow
@@ -65,16 +65,17 @@ def test_zero_sum_mode_on_a_zero_sum_game():
     expert = jm.random_policy(jax.random.key(4), game)
     uniform = jm.uniform_policy(game)
     assert float(jm.occupancy_error(game, uniform, expert)) > 0.4  # observed 0.45
-    learned, losses = gail.ma_gail(
-        jax.random.key(2), game, expert, discriminator="zero_sum", steps=STEPS, return_losses=True
+    learned, losses, d_losses = gail.ma_gail(
+        jax.random.key(2), game, expert, discriminator="zero_sum", steps=STEPS
     )
-    assert np.all(np.isfinite(losses))
+    assert np.all(np.isfinite(losses)) and np.all(np.isfinite(d_losses))
     # Observed after 200 iterations: eps_rho 0.004, eps_BC 0.003.
     assert float(jm.occupancy_error(game, learned, expert)) < 0.05
     assert float(jm.bc_error(game, learned, expert)) < 0.05
     # Rewards r_1 = -r_2 = omega: the mean of the two players' regularised values is the mean
-    # entropy bonus alone, tau E_d[H(pi_1) + H(pi_2)] / (2 (1 - gamma)) <= 0.01 log 2 / 0.1.
-    assert 0.0 <= float(losses[-1, 1]) <= 0.01 * np.log(2) / (1 - GAMMA) + 1e-5
+    # entropy bonus alone, tau E_d[H(pi_1) + H(pi_2)] / (2 (1 - gamma)) <= 0.01 log 2 / 0.1,
+    # and the policy loss is its negative.
+    assert -0.01 * np.log(2) / (1 - GAMMA) - 1e-5 <= float(losses[-1]) <= 0.0
 
 
 @pytest.mark.slow
@@ -84,14 +85,17 @@ def test_vmap_over_keys_and_entropy_equals_a_python_loop():
     taus = jnp.array([0.01, 0.1])
 
     def run(key, tau):
-        return gail.ma_gail(key, game, expert, entropy=tau, steps=STEPS, return_losses=True)
+        return gail.ma_gail(key, game, expert, entropy=tau, steps=STEPS)
 
-    batched, batched_losses = jax.vmap(run)(keys, taus)
+    batched = jax.vmap(run)(keys, taus)
     for b in range(2):
-        one, losses = run(keys[b], taus[b])
-        for x, y in zip(batched, one):
+        one = run(keys[b], taus[b])
+        for x, y in zip(batched.policy, one.policy):
             np.testing.assert_allclose(x[b], y, atol=1e-5)
-        np.testing.assert_allclose(batched_losses[b], losses, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(batched.losses[b], one.losses, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            batched.discriminator_losses[b], one.discriminator_losses, rtol=1e-4, atol=1e-4
+        )
 
 
 @pytest.mark.slow
@@ -102,7 +106,7 @@ def test_a_dataset_target():
     )
     # The empirical joint measure is 0.018 from the exact one in L1 (observed); observed eps_rho
     # of the learner 0.017 (centralised), from 0.81 at the uniform start.
-    learned = gail.ma_gail(jax.random.key(2), game, data, steps=STEPS)
+    learned = gail.ma_gail(jax.random.key(2), game, data, steps=STEPS).policy
     assert float(jm.occupancy_error(game, learned, expert)) < 0.1
     assert float(jm.bc_error(game, learned, expert)) < 0.1
 
@@ -124,6 +128,8 @@ def test_bad_arguments_raise_clear_errors():
         gail.ma_gail(key, game, expert, discriminator_steps=0)
     with pytest.raises(ValueError, match="steps"):
         gail.ma_gail(key, game, expert, steps=-3)
+    with pytest.raises(TypeError, match="return_losses"):  # gone: the Fit record has the curves
+        gail.ma_gail(key, game, expert, return_losses=True)
     with pytest.raises(ValueError, match="entropy: must be >= 0"):
         gail.ma_gail(key, game, expert, entropy=-1.0)
     with pytest.raises(TypeError, match="optimizer"):

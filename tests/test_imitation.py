@@ -44,7 +44,10 @@ def test_closed_form_is_smoothed_counting(setting):
     prior = jm.random_policy(jax.random.key(5), game)
     for smoothing in (0.0, 0.5):
         for given_prior in (None, prior):
-            bc = jm.imitation.behavior_cloning(game, data, smoothing=smoothing, prior=given_prior)
+            fit = jm.imitation.behavior_cloning(game, data, smoothing=smoothing, prior=given_prior)
+            assert isinstance(fit, jm.imitation.Fit) and fit.losses.shape == (0,)
+            assert fit.discriminator_losses is None
+            bc = fit.policy
             for i, (c, a) in enumerate(zip(counts, NUM_ACTIONS)):
                 q = np.full((NUM_STATES, a), 1 / a) if given_prior is None else given_prior[i]
                 q = np.asarray(q, np.float64)
@@ -58,10 +61,8 @@ def test_closed_form_is_smoothed_counting(setting):
 
 def test_gradient_bc_reaches_the_closed_form_and_regularisers_act(setting):
     *_, game, data = setting
-    closed = jm.imitation.behavior_cloning(game, data)
-    grad, losses = jm.imitation.behavior_cloning(
-        game, data, method="gradient", steps=600, return_losses=True
-    )
+    closed = jm.imitation.behavior_cloning(game, data).policy
+    grad, losses, _ = jm.imitation.gradient_behavior_cloning(game, data, steps=600)
     assert losses.shape == (600,) and bool(jnp.all(jnp.isfinite(losses)))
     assert losses[-1] < losses[0]
     seen = np.asarray(_numpy_counts(data, NUM_STATES, NUM_ACTIONS)[0].sum(1) > 0)
@@ -82,10 +83,10 @@ def test_gradient_bc_reaches_the_closed_form_and_regularisers_act(setting):
 @pytest.mark.slow
 def test_gradient_bc_regularisers_act(setting):
     *_, game, data = setting
-    closed = jm.imitation.behavior_cloning(game, data)
+    closed = jm.imitation.behavior_cloning(game, data).policy
     # A strong entropy bonus and label smoothing both pull the clone towards uniform.
     for reg in (dict(entropy=5.0), dict(label_smoothing=1.0), dict(l2=10.0)):
-        smooth = jm.imitation.behavior_cloning(game, data, method="gradient", steps=300, **reg)
+        smooth = jm.imitation.gradient_behavior_cloning(game, data, steps=300, **reg).policy
         uniform = jm.uniform_policy(game)
         assert float(jnp.max(jm.policy_distance(smooth, uniform))) < float(
             jnp.max(jm.policy_distance(closed, uniform))
@@ -132,7 +133,8 @@ def test_bc_error_shrinks_with_data_and_vmap_equals_a_loop(setting):
         data = jd.sample_demonstrations(
             key, game, policy, num_trajectories=1000, horizon=30, lengths="geometric"
         ).truncate(size)
-        return jm.bc_error(game, jm.imitation.behavior_cloning(game, data, smoothing=0.5), policy)
+        bc = jm.imitation.behavior_cloning(game, data, smoothing=0.5).policy
+        return jm.bc_error(game, bc, expert=policy)
 
     keys = jax.random.split(jax.random.key(7), 8)
     errors = jax.jit(jax.vmap(jax.vmap(pipeline, in_axes=(0, None)), in_axes=(None, 0)))(
@@ -154,7 +156,7 @@ def test_bc_recovers_the_expert_and_its_nash_gap(x64):
     data = jd.sample_demonstrations(
         jax.random.key(1), game, expert, num_trajectories=20_000, horizon=20, lengths="geometric"
     )
-    bc = jm.imitation.behavior_cloning(game, data)
+    bc = jm.imitation.behavior_cloning(game, data).policy
     delta = float(jnp.max(jm.policy_distance(bc, expert)))  # sup over players and states
     assert delta < 0.05, delta  # every state visited (uniform mu0), ~30k samples per state
     # NashGap is Lipschitz in the sup-norm policy distance: each value moves by at most
@@ -182,14 +184,14 @@ def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions)
             k_data, game, expert, num_trajectories=5, horizon=10, lengths="geometric"
         )
         learners = (
-            jm.imitation.behavior_cloning(game, data, smoothing=0.3),
-            jm.imitation.behavior_cloning(game, data, method="gradient", steps=50, entropy=0.1),
+            jm.imitation.behavior_cloning(game, data, smoothing=0.3).policy,
+            jm.imitation.gradient_behavior_cloning(game, data, steps=50, entropy=0.1).policy,
             jm.imitation.perturb_policy(k_noise, expert, 0.3),
         )
         if n == 2:  # the occupancy learners too (compiled once more each: two players only)
             learners += (
-                jm.imitation.measure_matching(game, data, measure="state_action", steps=30),
-                jm.imitation.ma_gail(k_noise, game, data, steps=10, discriminator_steps=2),
+                jm.imitation.measure_matching(game, data, measure="state_action", steps=30).policy,
+                jm.imitation.ma_gail(k_noise, game, data, steps=10, discriminator_steps=2).policy,
             )
         gaps = jnp.stack([jm.nash_gap(game, p).nash_gap for p in learners])
         errors = jnp.stack([jm.bc_error(game, p, expert) for p in learners])
@@ -267,12 +269,17 @@ def test_estimated_bc_error_interval_covers(setting):
 
 def test_bad_arguments_raise(setting):
     *_, policy, game, data = setting
-    with pytest.raises(ValueError, match="method: expected one of"):
-        jm.imitation.behavior_cloning(game, data, method="dagger")
+    # The closed form and gradient BC are two functions: the old ``method=`` is no keyword.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'method'"):
+        jm.imitation.behavior_cloning(game, data, method="gradient")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'entropy'"):
+        jm.imitation.behavior_cloning(game, data, entropy=0.1)  # a gradient-BC regulariser
     with pytest.raises(TypeError, match="optimizer: expected an optax.GradientTransformation"):
-        jm.imitation.behavior_cloning(game, data, method="gradient", optimizer=0.1)
+        jm.imitation.gradient_behavior_cloning(game, data, optimizer=0.1)
     with pytest.raises(ValueError, match="steps: expected a non-negative int"):
-        jm.imitation.behavior_cloning(game, data, method="gradient", steps=-1)
+        jm.imitation.gradient_behavior_cloning(game, data, steps=-1)
+    with pytest.raises(ValueError, match="init"):
+        jm.imitation.gradient_behavior_cloning(game, data, init=(np.ones((5, 2)),))
     with pytest.raises(TypeError, match="expected a jaxmail.data.Dataset"):
         jm.imitation.behavior_cloning(game, policy)
     other = jm.games.random_game(jax.random.key(0), num_states=3, num_actions=(2,), discount=0.5)

@@ -129,7 +129,7 @@ def test_lemma1_state_matching_matches_mu_and_stays_exploitable():
     # mean reward m (2/3) + (1 - m)(-1) = (5m/3 - 1) per step, and player 2's best response
     # plays 0 (m = x), so g_2 = (5/3) x (1 - y) / (1 - gamma); at x = y = 1/2, (5/12)/(1-gamma)
     # = 4.1667, a quarter of the hand-made learner's.
-    learned = mm.measure_matching(game, ce.expert, measure="state", steps=STEPS)
+    learned = mm.measure_matching(game, ce.expert, measure="state", steps=STEPS).policy
     assert float(jm.state_occupancy_error(game, learned, ce.expert)) < 1e-6
     np.testing.assert_allclose(
         float(jm.nash_gap(game, learned).nash_gap), hand_made_gap / 4, rtol=1e-4
@@ -137,7 +137,9 @@ def test_lemma1_state_matching_matches_mu_and_stays_exploitable():
 
     # (b) From the hand-made learner (player 2 plays 1; logits clipped at -30): an exact match
     # already (d uniform), so it stays, with the full gap (5/3)/(1 - gamma).
-    learned = mm.measure_matching(game, ce.expert, measure="state", steps=STEPS, init=ce.learner)
+    learned = mm.measure_matching(
+        game, ce.expert, measure="state", steps=STEPS, init=ce.learner
+    ).policy
     assert float(jm.state_occupancy_error(game, learned, ce.expert)) < 1e-6
     np.testing.assert_allclose(float(jm.nash_gap(game, learned).nash_gap), hand_made_gap, rtol=1e-4)
 
@@ -150,7 +152,7 @@ def test_lemma1_state_matching_matches_mu_and_stays_exploitable():
         jnp.array([[0.1, 0.9], [0.2, 0.8], [0.05, 0.95]]),
     )
     assert float(jm.state_occupancy_error(game, near, ce.expert)) > 0.05
-    learned = mm.measure_matching(game, ce.expert, measure="state", steps=STEPS, init=near)
+    learned = mm.measure_matching(game, ce.expert, measure="state", steps=STEPS, init=near).policy
     assert float(jm.state_occupancy_error(game, learned, ce.expert)) < 1e-3
     gap = float(jm.nash_gap(game, learned).nash_gap)
     assert 0.75 * hand_made_gap < gap <= hand_made_gap + 1e-3
@@ -180,7 +182,7 @@ def test_theorem2_state_action_matching_leaves_the_unvisited_state_exploitable()
     # (d(s1) = (1-gamma) gamma pi_1(1|s0) pi_2(0|s0) ~ 0.01 at the start), the divergence
     # pushes s1's play away from (1, 0), whose mass would land in T where the expert has none;
     # Adam's per-coordinate normalisation turns that vanishing gradient into full-size steps.
-    learned = mm.measure_matching(game, ce.expert, steps=STEPS)
+    learned = mm.measure_matching(game, ce.expert, steps=STEPS).policy
     assert float(jm.occupancy_error(game, learned, ce.expert)) < 1e-2
     gap = float(jm.nash_gap(game, learned).nash_gap)
     assert GAMMA <= gap < GAMMA / (1 - GAMMA)
@@ -194,7 +196,7 @@ def test_theorem2_state_action_matching_leaves_the_unvisited_state_exploitable()
     uniform = jm.uniform_policy(game)
     near = tuple(0.9 * a + 0.1 * b for a, b in zip(ce.learner, uniform))
     assert float(jm.occupancy_error(game, near, ce.expert)) > 0.2
-    learned = mm.measure_matching(game, ce.expert, steps=STEPS, init=near, optimizer=SGD)
+    learned = mm.measure_matching(game, ce.expert, steps=STEPS, init=near, optimizer=SGD).policy
     assert float(jm.occupancy_error(game, learned, ce.expert)) < 1e-2
     gap = float(jm.nash_gap(game, learned).nash_gap)
     assert gap > 0.9 * GAMMA / (1 - GAMMA)
@@ -218,7 +220,7 @@ def test_state_action_kl_matching_recovers_a_full_support_expert():
     # steps: eps_BC 5e-7 (KL), 1.5e-6 (per-player KL, equivalent for product policies: summing
     # rho_i over a_i gives d = dE, then pi_i = expert_i).
     for measure in ("state_action", "per_player"):
-        learned = mm.measure_matching(game, expert, measure=measure, steps=STEPS)
+        learned = mm.measure_matching(game, expert, measure=measure, steps=STEPS).policy
         assert float(jm.bc_error(game, learned, expert)) < 1e-4, measure
         # ... and so its exploitability: the same NashGap as the expert's.
         gap_diff = jm.nash_gap(game, learned).nash_gap - jm.nash_gap(game, expert).nash_gap
@@ -230,10 +232,11 @@ def test_other_divergences_decrease_the_objective():
     game, expert = _full_support()
     # Observed after 1000 steps: JS 0.126 -> ~0, chi2 0.86 -> 7e-13, both with eps_BC < 1e-6.
     for kind in ("js", "chi2"):
-        learned, losses = mm.measure_matching(
-            game, expert, divergence=kind, steps=STEPS, return_losses=True
+        learned, losses, no_discriminator = mm.measure_matching(
+            game, expert, divergence=kind, steps=STEPS
         )
         assert losses.shape == (STEPS,) and np.all(np.isfinite(losses))
+        assert no_discriminator is None
         assert float(losses[-1]) < 1e-3 * float(losses[0]), kind
         assert float(jm.bc_error(game, learned, expert)) < 1e-3, kind
 
@@ -246,11 +249,13 @@ def test_other_divergences_decrease_the_objective():
 def test_vmap_over_entropy_equals_a_python_loop():
     game, expert = _full_support()
     weights = jnp.array([0.0, 0.1])
-    batched = jax.vmap(lambda t: mm.measure_matching(game, expert, entropy=t, steps=STEPS))(weights)
+    fits = jax.vmap(lambda t: mm.measure_matching(game, expert, entropy=t, steps=STEPS))(weights)
+    batched = fits.policy
     for b, t in enumerate(weights):
         one = mm.measure_matching(game, expert, entropy=t, steps=STEPS)
-        for x, y in zip(batched, one):
+        for x, y in zip(batched, one.policy):
             np.testing.assert_allclose(x[b], y, atol=1e-5)
+        np.testing.assert_allclose(fits.losses[b], one.losses, rtol=1e-4, atol=1e-5)
     # The entropy bonus pulls the learner off the expert, towards uniform play.
     assert float(jm.bc_error(game, tuple(x[1] for x in batched), expert)) > 1e-3
 
@@ -287,7 +292,7 @@ def test_a_dataset_target():
     )
     # The empirical joint measure is 0.018 from the exact one in L1 (observed), so the learner
     # matches the EXPERT to about that: observed eps_rho 0.015, eps_BC 0.013 (uniform: 0.81).
-    learned = mm.measure_matching(game, data, steps=STEPS)
+    learned = mm.measure_matching(game, data, steps=STEPS).policy
     assert float(jm.occupancy_error(game, learned, expert)) < 0.1
     assert float(jm.bc_error(game, learned, expert)) < 0.1
 
@@ -308,6 +313,8 @@ def test_bad_arguments_raise_clear_errors():
         mm.divergence(jnp.ones(2) / 2, jnp.ones(3) / 3)
     with pytest.raises(ValueError, match="steps"):
         mm.measure_matching(game, expert, steps=-1)
+    with pytest.raises(TypeError, match="return_losses"):  # gone: the Fit record has the curve
+        mm.measure_matching(game, expert, return_losses=True)
     with pytest.raises(ValueError, match="entropy: must be >= 0"):
         mm.measure_matching(game, expert, entropy=-0.1)
     with pytest.raises(ValueError, match="smoothing: must be >= 0"):

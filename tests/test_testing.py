@@ -100,22 +100,42 @@ def test_an_invalid_policy_fails(game):
 
 def test_bad_learners_fail(game):
     expert = jm.random_policy(jax.random.key(3), game)
+    no_steps = jnp.zeros((0,), game.dtype)
+
+    def bare_policy(key, g, target):  # a policy, not a Fit record
+        return target
+
+    with pytest.raises(AssertionError, match="learner record: expected a jaxmail.imitation.Fit"):
+        testing.assert_learner(bare_policy, game, expert)
 
     def not_normalised(key, g, target):
-        return (target[0] * 2.0, target[1])
+        return jm.imitation.Fit((target[0] * 2.0, target[1]), no_steps)
 
     with pytest.raises(AssertionError, match="learned policy"):
         testing.assert_learner(not_normalised, game, expert)
+
+    def nan_curve(key, g, target):
+        return jm.imitation.Fit(target, jnp.full((3,), jnp.nan, g.dtype))
+
+    with pytest.raises(AssertionError, match="learner losses"):
+        testing.assert_learner(nan_curve, game, expert)
 
     calls = [0]
 
     def stateful(key, g, target):  # a hidden counter changes the result between calls
         calls[0] += 1
         t = 0.2 * (calls[0] % 2)
-        return (target[0] * (1 - t) + t / A[0], target[1])
+        return jm.imitation.Fit((target[0] * (1 - t) + t / A[0], target[1]), no_steps)
 
     with pytest.raises(AssertionError, match="deterministic in the key"):
         testing.assert_learner(stateful, game, expert)
+
+    def hidden_curve(key, g, target):  # the curve depends on hidden state
+        calls[0] += 1
+        return jm.imitation.Fit(target, jnp.full((2,), float(calls[0]), g.dtype))
+
+    with pytest.raises(AssertionError, match=r"deterministic in the key \(losses\)"):
+        testing.assert_learner(hidden_curve, game, expert)
 
 
 def test_tolerances_follow_dtype_and_discount(game):

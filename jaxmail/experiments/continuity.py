@@ -356,9 +356,9 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
     )
 
     def clone(entropy, l2):
-        return jm.imitation.behavior_cloning(
-            game, data, method="gradient", entropy=entropy, l2=l2, steps=static["bc_steps"]
-        )
+        return jm.imitation.gradient_behavior_cloning(
+            game, data, entropy=entropy, l2=l2, steps=static["bc_steps"]
+        ).policy
 
     learned = jax.vmap(clone)(bc_entropy, bc_l2)
     groups = [tuple(p[None] for p in expert), perturbed, learned]

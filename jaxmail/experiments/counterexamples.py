@@ -95,7 +95,7 @@ def _matching_program(measure: str) -> Callable:
         start = jm.imitation.perturb_policy(key, base, config.matching_noise)
         return jm.imitation.measure_matching(
             example.game, example.expert, measure=measure, steps=config.matching_steps, init=start
-        )
+        ).policy
 
     return learner
 

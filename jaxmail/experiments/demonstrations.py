@@ -392,16 +392,15 @@ def _random_family(key, index, hyper, *, group, num_players, num_states, num_act
 def _learn(learner, key, game, data, hyper, steps):
     """One learner's policy from ``data`` (``n`` arrays ``[S, A_i]``)."""
     if learner == "bc":
-        return jm.imitation.behavior_cloning(game, data, smoothing=hyper["bc_smoothing"])
+        return jm.imitation.behavior_cloning(game, data, smoothing=hyper["bc_smoothing"]).policy
     if learner == "bc_gradient":
-        return jm.imitation.behavior_cloning(
+        return jm.imitation.gradient_behavior_cloning(
             game,
             data,
-            method="gradient",
             steps=steps["gradient_steps"],
             entropy=hyper["gradient_entropy"],
             l2=hyper["gradient_l2"],
-        )
+        ).policy
     if learner == "measure_matching":
         return jm.imitation.measure_matching(
             game,
@@ -410,7 +409,7 @@ def _learn(learner, key, game, data, hyper, steps):
             divergence="kl",
             entropy=hyper["matching_entropy"],
             steps=steps["matching_steps"],
-        )
+        ).policy
     return jm.imitation.ma_gail(
         key,
         game,
@@ -418,7 +417,7 @@ def _learn(learner, key, game, data, hyper, steps):
         discriminator="decentralised",
         entropy=hyper["gail_entropy"],
         steps=steps["gail_steps"],
-    )
+    ).policy
 
 
 def _metrics(game, policy, expert):

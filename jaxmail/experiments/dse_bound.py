@@ -246,7 +246,9 @@ def _one_seed(
 
     def clone(size):
         subset = data.truncate(size)
-        return subset.num_samples, jm.imitation.behavior_cloning(game, subset, smoothing=smoothing)
+        return subset.num_samples, jm.imitation.behavior_cloning(
+            game, subset, smoothing=smoothing
+        ).policy
 
     samples, cloned = jax.vmap(clone)(sizes)
     k = sizes.shape[0]

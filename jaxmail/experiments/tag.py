@@ -290,7 +290,9 @@ def _one_seed(
     held_out = jax.tree_util.tree_map(lambda x: x[:num_episodes], data)
     train = jax.tree_util.tree_map(lambda x: x[num_episodes:], data)
     cloned = jax.vmap(
-        lambda size: jm.imitation.behavior_cloning(game, train.truncate(size), smoothing=smoothing)
+        lambda size: (
+            jm.imitation.behavior_cloning(game, train.truncate(size), smoothing=smoothing).policy
+        )
     )(sizes)
     policies = tuple(jnp.concatenate([p, c]) for p, c in zip(perturbed, cloned))  # [P, S, A]
 

@@ -74,12 +74,10 @@ from jaxmail.data import (
 )
 from jaxmail.evaluation import policy_matrices, state_occupancy
 from jaxmail.game import MarkovGame
-from jaxmail.imitation._optim import check_optimizer
-from jaxmail.imitation.matching import initial_logits
+from jaxmail.imitation.base import Fit, check_optimizer, check_steps, initial_logits
 from jaxmail.policy import check_policy, joint_policy
 
 Array = jax.Array
-Policy = tuple[Array, ...]
 
 DISCRIMINATORS = ("centralised", "decentralised", "zero_sum")
 
@@ -188,8 +186,7 @@ def ma_gail(
     entropy: float | Array = 0.01,
     discriminator_steps: int = 10,
     init: Sequence[Array] | None = None,
-    return_losses: bool = False,
-) -> Policy | tuple[Policy, Array]:
+) -> Fit:
     """Tabular MA-GAIL: alternating discriminator and exact policy-gradient steps.
 
     Each of the ``steps`` iterations (one ``lax.scan``): factorise ``I - gamma P_pi`` once and
@@ -221,12 +218,13 @@ def ma_gail(
         keeps the discriminator near its optimum ``log(rhoE / rho^pi)``, where the policy step
         descends ``KL(rho^pi || rhoE)`` (eps_rho 0.005 after 200 iterations on that game).
       init: the starting policy (``n`` arrays ``[S, A_i]``); default uniform.
-      return_losses: also return ``[T, 2]`` per-iteration records: the discriminator loss (just
-        before the iteration's last discriminator update) and the mean over players of
-        ``V_i^tau(mu0)`` under the updated discriminator's rewards (before the policy update).
 
     Returns:
-      The learned policy, ``n`` arrays ``[S, A_i]``; or ``(policy, losses [T, 2])``.
+      :class:`~jaxmail.imitation.Fit` with ``policy`` the learned policy, ``n`` arrays
+      ``[S, A_i]``; ``losses`` ``[T]`` the policy loss of each iteration, the mean over players
+      of ``-V_i^tau(mu0)`` under the updated discriminator's rewards (before the policy update);
+      and ``discriminator_losses`` ``[T]``, the discriminator loss of each iteration (just
+      before its last discriminator update).
 
     Raises:
       ValueError: an unknown ``discriminator``, ``"zero_sum"`` with ``n != 2``, bad ``steps`` /
@@ -239,7 +237,9 @@ def ma_gail(
       >>> game = jm.games.random_game(jax.random.key(0), num_states=3, num_actions=(2, 2),
       ...                             discount=0.9)
       >>> expert = jm.random_policy(jax.random.key(1), game)
-      >>> pi = ma_gail(jax.random.key(2), game, expert, steps=300)
+      >>> fit = ma_gail(jax.random.key(2), game, expert, steps=300)
+      >>> fit.losses.shape, fit.discriminator_losses.shape
+      ((300,), (300,))
     """
     if not isinstance(discriminator, str) or discriminator not in DISCRIMINATORS:
         raise ValueError(f"discriminator: expected one of {DISCRIMINATORS}, got {discriminator!r}")
@@ -248,8 +248,7 @@ def ma_gail(
             f"discriminator: 'zero_sum' needs a 2-player game (r_1 = -r_2), the game has "
             f"{game.num_players} players"
         )
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps: expected a non-negative int (static), got {steps!r}")
+    steps = check_steps(steps)
     discriminator_steps = _check_positive_int("discriminator_steps", discriminator_steps)
     policy_optimizer = check_optimizer(
         DEFAULT_POLICY_OPTIMIZER if policy_optimizer is None else policy_optimizer
@@ -264,19 +263,18 @@ def ma_gail(
     else:
         target = check_policy(game, target, name="target")
     logits = initial_logits(game, init)
-    policy, losses = _ma_gail(
+    return _ma_gail(
         key,
         game,
         target,
         logits,
         check_nonnegative("entropy", entropy, game.dtype),
         discriminator,
-        int(steps),
+        steps,
         discriminator_steps,
         policy_optimizer,
         discriminator_optimizer,
     )
-    return (policy, losses) if return_losses else policy
 
 
 def _expert_measures(kind: str, game: MarkovGame, target):
@@ -355,11 +353,11 @@ def _ma_gail(
         total, grads = jax.value_and_grad(
             lambda th: jnp.sum(_policy_losses(game, th, rewards, entropy, factors, d))
         )(theta)  # descent directions: every player ascends its own value
-        objective = -total / n  # the mean of V_i^tau(mu0)
+        policy_loss = total / n  # the mean of -V_i^tau(mu0)
         updates, p_state = policy_optimizer.update(grads, p_state, theta)
         theta = optax.apply_updates(theta, updates)
-        return (theta, omega, p_state, d_state), jnp.stack([d_losses[-1], objective])
+        return (theta, omega, p_state, d_state), (policy_loss, d_losses[-1])
 
     init = (logits, omega, policy_optimizer.init(logits), discriminator_optimizer.init(omega))
-    (logits, _, _, _), losses = lax.scan(iteration, init, None, length=steps)
-    return tuple(jax.nn.softmax(x, axis=-1) for x in logits), losses
+    (logits, _, _, _), (losses, d_losses) = lax.scan(iteration, init, None, length=steps)
+    return Fit(tuple(jax.nn.softmax(x, axis=-1) for x in logits), losses, d_losses)

@@ -53,7 +53,6 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxmail import _linalg
@@ -68,11 +67,10 @@ from jaxmail.data import (
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.gradients import logit_entropy
-from jaxmail.imitation._optim import check_optimizer, minimize
+from jaxmail.imitation.base import Fit, check_optimizer, check_steps, initial_logits, minimize
 from jaxmail.policy import check_policy, joint_policy
 
 Array = jax.Array
-Policy = tuple[Array, ...]
 Measure = Array | tuple[Array, ...]
 
 DIVERGENCES = ("l1", "kl", "reverse_kl", "js", "chi2")
@@ -81,8 +79,6 @@ MEASURES = ("state", "state_action", "per_player")
 # Created once, so that repeated calls with the default hit the jit cache (the optimizer is a
 # static argument: a new optax object, even an identical one, compiles again).
 DEFAULT_OPTIMIZER = optax.adam(0.05)
-
-_MIN_LOGIT = -30.0  # initial logits from a policy: log of clipped probabilities, at least this
 
 
 def probability_floor(dtype) -> float:
@@ -176,11 +172,6 @@ def policy_entropy(policy: Sequence[Array]) -> Array:
     return total
 
 
-def _logit_entropy(logits: Sequence[Array]) -> Array:
-    """:func:`policy_entropy` of ``softmax(logits)``, from ``log_softmax`` (no clipping)."""
-    return sum(logit_entropy(x) for x in logits)
-
-
 def _measure(occupancy: Array, policy: Sequence[Array], measure: str) -> Measure:
     """The learner's (or an expert's) measure from its state occupancy ``d [S]``."""
     if measure == "state":
@@ -251,16 +242,8 @@ def matching_loss(
     d = state_occupancy(game, policy)
     learned = _measure(d, policy, measure)
     fit = _measure_divergence(learned, target, kind, jnp.asarray(smoothing, dtype))
-    return fit - jnp.asarray(entropy, dtype) * (d @ _logit_entropy(logits))
-
-
-def initial_logits(game: MarkovGame, init: Sequence[Array] | None, *, name: str = "init") -> Policy:
-    """Logits ``[S, A_i]`` of a starting policy: zeros (uniform) or ``max(log p, -30)``."""
-    if init is None:
-        return tuple(jnp.zeros((game.num_states, a), game.dtype) for a in game.num_actions)
-    init = check_policy(game, init, name=name)
-    tiny = jnp.finfo(game.dtype).tiny
-    return tuple(jnp.maximum(jnp.log(jnp.clip(p, tiny)), _MIN_LOGIT) for p in init)
+    bonus = sum(logit_entropy(x) for x in logits)  # [S] sum_i H(pi_i(.|s))
+    return fit - jnp.asarray(entropy, dtype) * (d @ bonus)
 
 
 def measure_matching(
@@ -274,8 +257,7 @@ def measure_matching(
     optimizer: optax.GradientTransformation | None = None,
     steps: int = 1000,
     init: Sequence[Array] | None = None,
-    return_losses: bool = False,
-) -> Policy | tuple[Policy, Array]:
+) -> Fit:
     """Fits a product policy whose exact occupancy measure matches a target.
 
     Minimises ``L(theta) = D(m^pi, m_target) - entropy * H(pi)`` (module docstring) over
@@ -303,10 +285,10 @@ def measure_matching(
       steps: number of updates (static).
       init: the starting policy (``n`` arrays ``[S, A_i]``; logits ``max(log p, -30)``);
         default uniform (zero logits).
-      return_losses: also return the ``[steps]`` losses (each before its update).
 
     Returns:
-      The learned policy, ``n`` arrays ``[S, A_i]``; or ``(policy, losses [steps])``.
+      :class:`~jaxmail.imitation.Fit` with ``policy`` the learned policy, ``n`` arrays
+      ``[S, A_i]``, and ``losses`` ``[steps]``, each before its update.
 
     Raises:
       ValueError: an unknown ``divergence`` or ``measure``, a bad ``steps``, a negative
@@ -317,15 +299,14 @@ def measure_matching(
 
     Example:
       >>> ce = jm.games.lemma1_game(0.9)
-      >>> pi = measure_matching(ce.game, ce.expert, measure="state", steps=200)
-      >>> float(jm.state_occupancy_error(ce.game, pi, ce.expert)) < 1e-3
+      >>> fit = measure_matching(ce.game, ce.expert, measure="state", steps=200)
+      >>> float(jm.state_occupancy_error(ce.game, fit.policy, ce.expert)) < 1e-3
       True
     """
     kind = _check_choice("divergence", divergence, DIVERGENCES)
     measure = _check_choice("measure", measure, MEASURES)
     optimizer = check_optimizer(DEFAULT_OPTIMIZER if optimizer is None else optimizer)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps: expected a non-negative int (static), got {steps!r}")
+    steps = check_steps(steps)
     if isinstance(target, Dataset):
         target = check_dataset(game, target, name="target")
     else:
@@ -335,8 +316,8 @@ def measure_matching(
         check_nonnegative("entropy", entropy, game.dtype),
         check_nonnegative("smoothing", smoothing, game.dtype),
     )
-    policy, losses = _fit(game, target, logits, hyper, kind, measure, optimizer, int(steps))
-    return (policy, losses) if return_losses else policy
+    policy, losses = _fit(game, target, logits, hyper, kind, measure, optimizer, steps)
+    return Fit(policy, losses)
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "measure", "optimizer", "steps"))
