@@ -122,7 +122,7 @@ def _gaps_and_errors(game, expert, key):
 
     def one(w):
         policy = tuple((1 - w) * e + w * r for e, r in zip(expert, noise))
-        return jm.nash_gap(game, policy).nash_gap, jm.bc_error(game, policy, expert)
+        return jm.nash_gap(game, policy).nash_gap, jm.bc_error(game, policy, expert=expert)
 
     return jax.vmap(one)(WEIGHTS)
 
@@ -182,7 +182,7 @@ def test_perturbation_envelope_ties_by_hand():
 @functools.cache
 def _lemma2():
     game, expert, learner = jm.games.lemma2_game(0.05, GAMMA)
-    eps_bc = float(jm.bc_error(game, learner, expert))
+    eps_bc = float(jm.bc_error(game, learner, expert=expert))
     return game, expert, eps_bc
 
 

@@ -393,7 +393,7 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
     policies = tuple(jnp.concatenate(xs) for xs in zip(*groups))  # n arrays [P, S, A_i]
 
     def per_policy(policy):
-        errors = jm.bc_error(game, policy, expert, per_player=True)
+        errors = jm.bc_error(game, policy, expert=expert, per_player=True)
         gap = jm.nash_gap(game, _chain(policy, errors))
         shifts = jm.best_response_shift(game, _chain(policy, gap.nash_gap), expert)
         return errors, gap.nash_gap, jnp.all(gap.converged), shifts

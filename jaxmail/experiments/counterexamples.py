@@ -344,7 +344,7 @@ def _measure(key, game, expert, learner, near, *, program, config):
 
     out["eps_mu"] = jm.state_occupancy_error(game, policy, expert)
     out["eps_rho"] = jm.occupancy_error(game, chained(policy, out["eps_mu"]), expert)
-    out["eps_bc"] = jm.bc_error(game, chained(policy, out["eps_rho"]), expert)
+    out["eps_bc"] = jm.bc_error(game, chained(policy, out["eps_rho"]), expert=expert)
     gap_e = jm.nash_gap(game, chained(expert, out["eps_bc"]))
     gap_l = jm.nash_gap(game, chained(policy, gap_e.nash_gap))
     shift = jm.best_response_shift(game, chained(policy, gap_l.nash_gap), expert)

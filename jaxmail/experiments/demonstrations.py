@@ -468,7 +468,7 @@ def _learn(learner, key, game, data, hyper, steps):
 
 def _metrics(game, policy, expert):
     """eps_BC, eps_rho, NashGap, ValueGap of one policy; every solve chained after the last."""
-    eps_bc = jm.bc_error(game, policy, expert)
+    eps_bc = jm.bc_error(game, policy, expert=expert)
     policy = tuple(_linalg.after(p, eps_bc) for p in policy)
     eps_rho = jm.occupancy_error(game, policy, expert)
     policy = tuple(_linalg.after(p, eps_rho) for p in policy)
@@ -478,7 +478,7 @@ def _metrics(game, policy, expert):
         "eps_bc": eps_bc,
         "eps_rho": eps_rho,
         "nash_gap": gap.nash_gap,
-        "value_gap": jm.value_gap(game, policy, expert),
+        "value_gap": jm.value_gap(game, policy, expert=expert),
         "converged": jnp.all(gap.converged),
     }
 

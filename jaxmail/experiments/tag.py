@@ -324,7 +324,7 @@ def _one_seed(
 
     def measure(policy):
         # Every solve waits for the previous one (jaxlib 0.10 CPU deadlock, jaxmail/_linalg.py).
-        eps = jm.bc_error(game, policy, expert)
+        eps = jm.bc_error(game, policy, expert=expert)
         estimate = jm.imitation.estimate_bc_error(
             key_boot,
             game,
