@@ -114,6 +114,7 @@ from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.homotopy import CONVERGED, default_end_temperature, default_gap_tol, default_tol
+from jaxmail.metrics import imitation_report
 
 FAMILIES = ("general_sum", "general_sum_nash", "zero_sum", "dominant", "tag")
 LEARNERS = ("bc", "bc_gradient", "measure_matching", "ma_gail")
@@ -467,19 +468,14 @@ def _learn(learner, key, game, data, hyper, steps):
 
 
 def _metrics(game, policy, expert):
-    """eps_BC, eps_rho, NashGap, ValueGap of one policy; every solve chained after the last."""
-    eps_bc = jm.bc_error(game, policy, expert=expert)
-    policy = tuple(_linalg.after(p, eps_bc) for p in policy)
-    eps_rho = jm.occupancy_error(game, policy, expert)
-    policy = tuple(_linalg.after(p, eps_rho) for p in policy)
-    gap = jm.nash_gap(game, policy)
-    policy = tuple(_linalg.after(p, gap.nash_gap) for p in policy)
+    """eps_BC, eps_rho, NashGap, ValueGap of one policy (one imitation report)."""
+    report = imitation_report(game, policy, expert=expert)
     return {
-        "eps_bc": eps_bc,
-        "eps_rho": eps_rho,
-        "nash_gap": gap.nash_gap,
-        "value_gap": jm.value_gap(game, policy, expert=expert),
-        "converged": jnp.all(gap.converged),
+        "eps_bc": report.bc_error,
+        "eps_rho": report.occupancy_error,
+        "nash_gap": report.nash_gap.nash_gap,
+        "value_gap": report.value_gap,
+        "converged": report.converged,
     }
 
 
