@@ -174,6 +174,34 @@ def test_perturbation_envelope_ties_by_hand():
         theory.perturbation_envelope(jnp.zeros(3), jnp.zeros(4))
 
 
+def test_envelope_at_reads_the_perturbation_envelope():
+    rng = np.random.default_rng(1)
+    errors = rng.uniform(0, 0.5, size=30).astype(np.float32)
+    errors[5] = errors[7]  # a tie
+    shifts = rng.uniform(0, 2, size=30).astype(np.float32)
+    at = np.concatenate([[-1.0, 0.0, 0.6], errors[:10]]).astype(np.float32)
+    out = np.asarray(theory.envelope_at(errors, shifts, at))
+    # The cumulative-max envelope read at the last sorted error <= at (ties shared); a max of
+    # the same set, so equal exactly.
+    env = theory.perturbation_envelope(errors, shifts)
+    index = np.searchsorted(np.asarray(env.bc_errors), at, side="right") - 1
+    want = np.where(index >= 0, np.asarray(env.envelope)[np.maximum(index, 0)], np.nan)
+    np.testing.assert_array_equal(out, want)
+    assert np.isnan(out[0]) and out[2] == shifts.max()  # below every error; above all of them
+    # Leave-one-out: point m ignores policy exclude[m] (brute force over the set).
+    exclude = np.concatenate([[-1, -1, 3], np.arange(10)]).astype(np.int32)
+    got = np.asarray(theory.envelope_at(errors, shifts, at, exclude=exclude, empty=-np.inf))
+    for m, x in enumerate(at):
+        keep = [k for k in range(30) if errors[k] <= x and k != exclude[m]]
+        assert got[m] == (max(shifts[keep]) if keep else -np.inf)
+    # No policy at all: the empty value everywhere.
+    assert np.isnan(theory.envelope_at(jnp.zeros(0), jnp.zeros(0), 1.0)).all()
+    with pytest.raises(ValueError, match="bc_errors, values, at"):
+        theory.envelope_at(jnp.zeros(3), jnp.zeros(4), 0.0)
+    with pytest.raises(ValueError, match="exclude"):
+        theory.envelope_at(jnp.zeros(3), jnp.zeros(3), jnp.zeros(2), exclude=jnp.zeros(3, int))
+
+
 # ----------------------------------------------------------------------------------------------
 # Adversarial delta.
 # ----------------------------------------------------------------------------------------------
