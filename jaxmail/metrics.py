@@ -172,8 +172,9 @@ def imitation_report(
     The same numbers as :func:`bc_error`, :func:`state_occupancy_error`,
     :func:`occupancy_error`, :func:`value_gap`, :func:`jaxmail.nash_gap` and
     :func:`jaxmail.best_response_shift`, from ONE evaluation of each policy and ONE set of best
-    responses (:func:`jaxmail.best_responses`), where the separate functions would solve the
-    expert's chain three times, the policy's twice and the best responses twice:
+    responses (:func:`jaxmail.best_responses`), where the separate functions together
+    factorise the expert's chain five times and the policy's three times, and solve the best
+    responses twice:
 
     * the expert's chain ``A_E = I - gamma P_E`` gives ``V^E [n, S]`` and ``d^E [S]``;
     * the policy's chain gives ``V^pi [n, S]`` and ``d^pi [S]``;
@@ -181,6 +182,9 @@ def imitation_report(
       :func:`jaxmail.nash_gap`) gives ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)`` and, with the
       near-optimal actions ``Q_i^*(s, a) >= V_i^*(s) - set_tol``, the farthest best response
       ``b_i`` (least expert mass in every state), so ``shift_i = d^E . ||b_i - E_i||_1``.
+      The best-response solver starts from ``V^pi`` of the centred rewards, which it solves
+      itself (as :func:`jaxmail.nash_gap` does), so that the NashGap is the same number as
+      :func:`jaxmail.nash_gap`'s, also when the rewards carry a large offset.
 
     Then ``bc_errors_i = d^E . ||pi_i - E_i||_1``, ``eps_mu = ||d^pi - d^E||_1``,
     ``eps_rho = sum_{s, a} |d^pi(s) pi(a|s) - d^E(s) E(a|s)|`` (the joint measures, size

@@ -184,10 +184,15 @@ def draw(
       key: the game's PRNG key (consumed).
       index: ``[]`` int, which of ``families`` (traced; the same for every seed).
       families: the :class:`Family` pairs that share this program (static).
-      num_players, num_states, num_actions, branching: the game's sizes (static).
-      discount, own_weight: generator parameters (array leaves).
+      num_players: ``n`` (static).
+      num_states: ``S`` (static).
+      num_actions: ``A``, every player (static).
+      discount: ``gamma`` (array leaf).
+      own_weight: the dominant generator's own-action share of the reward (array leaf).
       temperature: the QRE expert's ``tau`` (array leaf).
-      nash_gap_tol, nash_end_temperature: the Nash expert's (array leaves; NaN: defaults).
+      nash_gap_tol: the Nash expert's certificate tolerance (array leaf; NaN: the default).
+      nash_end_temperature: where the Nash expert's path stops (array leaf; NaN: the default).
+      branching: nonzero entries per transition row (static; None: dense).
       qre_max_iters: the QRE solver's iteration cap (static).
 
     Returns:
