@@ -25,6 +25,12 @@ def _metrics(game, policy, expert):
         state_occupancy=jm.state_occupancy_error(game, policy, expert),
         occupancy=jm.occupancy_error(game, policy, expert),
         value_gap=jm.value_gap(game, policy, expert=expert),
+    )
+
+
+@jax.jit
+def _report(game, policy, expert):
+    return dict(
         report=jm.metrics.imitation_report(game, policy, expert=expert),
         nash_gap=jm.nash_gap(game, policy),
         br_shift=jm.best_response_shift(game, policy, expert),
@@ -51,7 +57,7 @@ def _computed(dtype, S, acts, gamma, seed):
         out = jax.tree_util.tree_map(np.asarray, _metrics(game, policy, expert))
         same = jax.tree_util.tree_map(np.asarray, _metrics(game, expert, expert))
     for x in jax.tree_util.tree_leaves(out):
-        assert x.dtype in (dtype, np.bool_)
+        assert x.dtype == dtype
     return (P, R, mu0, policy, expert), out, same
 
 
@@ -141,13 +147,29 @@ def test_metrics_by_hand_on_a_one_state_game(x64):
     np.testing.assert_allclose(_metrics(game, policy, expert)["value_gap"], 1.0, atol=1e-14)
 
 
+# The report compiles a best-response solve and the test two more (the separate NashGap and BR
+# shift): two-player cases in the quick suite, more players under --runslow.
+REPORT_CASES = [
+    CASES[0],
+    pytest.param(*CASES[1].values, id=CASES[1].id, marks=pytest.mark.slow),
+    CASES[2],
+    CASES[3],
+]
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("dtype, S, acts, gamma", CASES)
+@pytest.mark.parametrize("dtype, S, acts, gamma", REPORT_CASES)
 def test_imitation_report_matches_the_separate_metrics_and_the_reference(
     dtype, S, acts, gamma, seed
 ):
     (P, R, mu0, policy, expert), out, _ = _computed(dtype, S, acts, gamma, seed)
-    report = out["report"]
+    with jax.enable_x64(dtype == np.float64):
+        game = h.make_game(P, R, mu0, gamma)
+        separate = jax.tree_util.tree_map(np.asarray, _report(game, policy, expert))
+    for x in jax.tree_util.tree_leaves(separate):
+        assert x.dtype in (dtype, np.bool_)
+    report = separate["report"]
+    out = {**out, "nash_gap": separate["nash_gap"], "br_shift": separate["br_shift"]}
     eps = float(np.finfo(dtype).eps)
     # The same operations as the separate functions, on the same factorisations: equal up to
     # the rounding of a fused sum (a few eps of the largest term; values are O(1 / (1 - g))).
