@@ -52,11 +52,11 @@ def _pipelines(game, expert, args):
 
     def bc_closed(key):
         policy = jm.imitation.behavior_cloning(game, sample(key), smoothing=0.1).policy
-        return jm.bc_error(game, policy, expert)
+        return jm.bc_error(game, policy, expert=expert)
 
     def bc_gradient(key):
         fit = jm.imitation.gradient_behavior_cloning(game, sample(key), steps=args.bc_steps)
-        return jm.bc_error(game, fit.policy, expert)
+        return jm.bc_error(game, fit.policy, expert=expert)
 
     rows = [
         ("bc", "BC closed form", bc_closed),
@@ -67,7 +67,7 @@ def _pipelines(game, expert, args):
         policy = jm.imitation.measure_matching(
             game, sample(key), measure="state_action", divergence="kl", steps=args.mm_steps
         ).policy
-        return jm.bc_error(game, policy, expert)
+        return jm.bc_error(game, policy, expert=expert)
 
     rows.append(("matching", f"measure matching ({args.mm_steps} steps)", matching))
     chosen = args.learners.split(",")

@@ -131,19 +131,12 @@ def soft_best_response_shift(
     entropies = [entropy(p) for p in policy]  # n x [S]
     total = sum(entropies)
     mdps = induced_mdps(game, policy)
-
-    def padded(x, axis):
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, a_max - x.shape[axis])
-        return jnp.pad(x, widths)
-
     kappa = 1.0 if zero_sum else 0.0
-    transition = jnp.stack([padded(m.transition, 1) for m in mdps])  # [n, S, A, S]
-    reward = jnp.stack(
-        [
-            padded(m.reward - kappa * temperature * (total - h)[:, None], 1)
-            for m, h in zip(mdps, entropies)
-        ]
+    transition = padded([m.transition for m in mdps], 1, a_max)  # [n, S, A, S]
+    reward = padded(
+        [m.reward - kappa * temperature * (total - h)[:, None] for m, h in zip(mdps, entropies)],
+        1,
+        a_max,
     )  # [n, S, A]
     mask = jnp.stack(
         [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
@@ -151,11 +144,9 @@ def soft_best_response_shift(
     scale = jnp.max(jnp.abs(reward)) + temperature * np.log(a_max)
     tol = 64.0 * jnp.finfo(dtype).eps * jnp.maximum(scale, 1.0) / (1.0 - gamma)
     ratio = gamma / (1.0 - gamma)
-    low = jnp.finfo(dtype).min * 0.5
 
-    def logits(v):
-        q = reward + gamma * jnp.einsum("nsat,nt->nsa", transition, v)
-        return jnp.where(mask, q / temperature, low)
+    def bellman(v):  # (logits Q / tau [n, S, A], T v [n, S])
+        return soft_bellman(transition, reward, mask, v, gamma, temperature)
 
     def cond(carry):
         _, step, previous, k = carry
@@ -164,14 +155,14 @@ def soft_best_response_shift(
 
     def body(carry):
         v, step, _, k = carry
-        new = temperature * logsumexp(logits(v), axis=-1)
+        _, new = bellman(v)
         return new, jnp.max(jnp.abs(new - v), axis=-1), step, k + 1
 
     n = game.num_players
     inf = jnp.full((n,), jnp.inf, dtype)
     init = (jnp.zeros((n, s), dtype), inf, inf, jnp.asarray(0, jnp.int32))
     v, step, _, _ = lax.while_loop(cond, body, init)
-    soft = jax.nn.softmax(logits(v), axis=-1)
+    soft = jax.nn.softmax(bellman(v)[0], axis=-1)
     responses = tuple(soft[i, :, : e.shape[-1]] for i, e in enumerate(reference))
     shifts = jnp.stack(
         [occupancy @ jnp.sum(jnp.abs(b - e), axis=-1) for b, e in zip(responses, reference)]
@@ -190,6 +181,7 @@ def log_normalize(z: Array) -> Array:
 
 
 def padded(arrays, axis, width):
+    """The arrays zero-padded along ``axis`` to ``width`` and stacked (a new leading axis)."""
     out = []
     for x in arrays:
         widths = [(0, 0)] * x.ndim

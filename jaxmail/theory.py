@@ -322,6 +322,57 @@ def perturbation_envelope(bc_errors: Array, shifts: Array) -> PerturbationEnvelo
     return PerturbationEnvelope(sorted_errors, running[last_tie])
 
 
+def envelope_at(
+    bc_errors: Array,
+    values: Array,
+    at: Array,
+    *,
+    exclude: Array | None = None,
+    empty: float = float("nan"),
+) -> Array:
+    """The envelope of :func:`perturbation_envelope` read at given BC errors.
+
+    ``out[m] = max { values[k] : bc_errors[k] <= at[m], k != exclude[m] }``, or ``empty`` where
+    no policy qualifies. With BR shifts for ``values`` it is the lower estimate of ``delta`` at
+    ``at[m]``; with NashGaps the tight-NashGap curve. ``exclude`` gives the leave-one-out
+    envelope: point ``m`` is policy ``exclude[m]``'s own argument (-1: none), whose value never
+    enters the estimate it is tested against (a held-out check). A max of a set, so the result
+    is exact (no rounding) and follows the dtype of ``values``; NaN values propagate.
+
+    Args:
+      bc_errors: ``[K]``.
+      values: ``[K]`` shifts (or NashGaps) of the same policies.
+      at: ``[M]`` (or a scalar, read as ``[1]``) BC errors to read the envelope at.
+      exclude: ``[M]`` int, the policy each point leaves out (-1: none); default none.
+      empty: the value where no policy qualifies (NaN; ``-inf`` for a max to take later).
+
+    Returns:
+      ``[M]``. Cost ``O(K M)`` comparisons (no sort).
+
+    Raises:
+      ValueError: ``bc_errors`` and ``values`` are not two ``[K]`` arrays, or ``exclude`` is
+        not ``[M]``.
+    """
+    bc_errors, values = jnp.asarray(bc_errors), jnp.asarray(values)
+    at = jnp.atleast_1d(jnp.asarray(at))
+    if bc_errors.ndim != 1 or values.shape != bc_errors.shape or at.ndim != 1:
+        raise ValueError(
+            f"bc_errors, values, at: expected [K], [K] and [M] arrays, got shapes "
+            f"{bc_errors.shape}, {values.shape} and {at.shape}"
+        )
+    fits = bc_errors[None, :] <= at[:, None]  # [M, K]
+    if exclude is not None:
+        exclude = jnp.asarray(exclude)
+        if exclude.shape != at.shape:
+            raise ValueError(
+                f"exclude: expected one policy index per point, shape {at.shape}, got "
+                f"{exclude.shape}"
+            )
+        fits = fits & (jnp.arange(bc_errors.shape[0])[None, :] != exclude[:, None])
+    best = jnp.max(jnp.where(fits, values[None, :], -jnp.inf), axis=-1, initial=-jnp.inf)
+    return jnp.where(jnp.any(fits, axis=-1), best, jnp.asarray(empty, values.dtype))
+
+
 class DeltaEstimate(NamedTuple):
     """An adversarial lower estimate of ``delta_i(eps)`` (:func:`adversarial_delta`).
 

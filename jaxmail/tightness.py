@@ -126,7 +126,7 @@ def lemma3_check(
     """
     policy = check_policy(game, policy)
     expert = check_policy(game, expert, name="expert")
-    eps = bc_error(game, policy, expert)
+    eps = bc_error(game, policy, expert=expert)
     gap = nash_gap(game, tuple(_linalg.after(p, eps) for p in policy))
     r_max = theory.reward_bound(game)
     bound = theory.lemma3_bound(
@@ -189,7 +189,7 @@ def _gains_and_bound(game: MarkovGame, expert: Policy, policy: Policy):
     stacked = tuple(jnp.stack([joint[j] for joint in joints]) for j in range(n))
     v = jax.vmap(lambda p: expected_values(game, p))(stacked)  # [n + 1, n]
     gains = jnp.diagonal(v[1:]) - v[0]
-    eps = bc_error(game, tuple(_linalg.after(p, v) for p in policy), expert)
+    eps = bc_error(game, tuple(_linalg.after(p, v) for p in policy), expert=expert)
     bound = theory.lemma3_bound(eps, n, game.discount, reward_bound=theory.reward_bound(game))
     return gains, bound
 

@@ -33,7 +33,7 @@ def _summary(game, expert, learner):
         "d_learner": jm.state_occupancy(game, learner),
         "eps_mu": jm.state_occupancy_error(game, learner, expert),
         "eps_rho": jm.occupancy_error(game, learner, expert),
-        "eps_bc": jm.bc_error(game, learner, expert),
+        "eps_bc": jm.bc_error(game, learner, expert=expert),
     }
 
 

@@ -37,7 +37,8 @@ _SCRIPT = textwrap.dedent(
         jax.jit(jax.vmap(jm.evaluate)),
         jax.jit(jax.vmap(jm.best_response_shift)),
         jax.jit(jax.vmap(jm.occupancy_error)),
-        jax.jit(jax.vmap(jm.value_gap)),
+        jax.jit(jax.vmap(lambda g, p, e: jm.value_gap(g, p, expert=e))),
+        jax.jit(jax.vmap(lambda g, p, e: jm.metrics.imitation_report(g, p, expert=e))),
     ]
     for f in kernels:
         args = (games, pi) if f in kernels[:2] else (games, pi, ex)

@@ -96,7 +96,7 @@ def test_policy_must_have_one_array_per_player(arrays):
     ):
         jm.values(game, (policy[0][:2], policy[1]))
     with pytest.raises(ValueError, match=r"expert: the game has 2 players"):
-        jm.bc_error(game, policy, policy[:1])
+        jm.bc_error(game, policy, expert=policy[:1])
 
 
 def test_structure_is_checked_under_jit_too(arrays):
@@ -227,7 +227,7 @@ def test_policy_rows_must_be_distributions(arrays):
         jm.state_occupancy(game, (nan, p1))
     # The expert of a metric is named "expert".
     with pytest.raises(ValueError, match=r"expert\[1\]: rows must sum to 1"):
-        jm.bc_error(game, (p0, p1), (p0, bad))
+        jm.bc_error(game, (p0, p1), expert=(p0, bad))
     # check_policy is the public entry point of the same check.
     with pytest.raises(ValueError, match=r"policy\[1\]: rows must sum to 1"):
         jm.check_policy(game, (p0, bad))

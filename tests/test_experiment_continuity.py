@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxmail as jm  # before any JAX computation: the XLA guard
-from jaxmail.experiments import continuity, results, runner
+from jaxmail.experiments import continuity, families, results, runner
 
 TOL = continuity.COMPARE_TOL  # shifts are occupancy-weighted L1 distances <= 2, in float32
 
@@ -299,13 +299,22 @@ def test_rotation_and_joint_deviation():
     reward = rng.uniform(-1, 1, size=(3, S, A, A, A))
     game = jm.MarkovGame(transition=transition, reward=reward, initial=np.ones(S) / S, discount=0.9)
     policy = tuple(jnp.asarray(rng.dirichlet(np.ones(A), size=S), jnp.float32) for _ in range(3))
-    rotated, rpolicy = continuity._rotate(game, policy, 1)
+    rotated, rpolicy = families.rotate_players(game, policy, 1)
     # new player j is old player (1 + j) mod 3: R'[0][s, b0, b1, b2] = R[1][s, b2, b0, b1].
     np.testing.assert_allclose(rotated.reward[0], np.transpose(reward[1], (0, 2, 3, 1)), rtol=1e-6)
     np.testing.assert_allclose(
         rotated.transition, np.transpose(transition, (0, 2, 3, 1, 4)), rtol=1e-6
     )
     assert rpolicy[0] is policy[1] and rpolicy[2] is policy[0]
+    # Unequal action counts cannot share a shape once rotated: refused, naming them.
+    uneven = jm.MarkovGame(
+        transition=np.ones((S, 2, 3, S)) / S,
+        reward=np.zeros((2, S, 2, 3)),
+        initial=[1, 0],
+        discount=0.9,
+    )
+    with pytest.raises(ValueError, match=r"equal action counts, got \(2, 3\)"):
+        families.rotate_players(uneven, policy[:2], 1)
     # The others' joint deviation against a brute-force product distribution.
     expert = tuple(jnp.asarray(rng.dirichlet(np.ones(A), size=S), jnp.float32) for _ in range(3))
     d = jnp.asarray([0.3, 0.7], jnp.float32)
@@ -413,7 +422,7 @@ def test_findings_fail_on_violating_rows(quick_run):
 def test_nash_experts_are_certified_and_lemma4_holds(quick_run):
     config, table, _, _ = quick_run
     nash = results.select(table, family="general_nash")
-    # The solver's default tolerance (jaxmail.homotopy.default_gap_tol) in float32 at gamma =
+    # The solver's default tolerance (jaxmail.tolerances.nash_gap_zero_tol) in float32 at gamma =
     # 0.5: 1000 eps max(1, r_max) / (1 - gamma), eps = 2^-23, r_max <= 1 (rewards U[-1, 1]):
     # 1000 * 2^-23 / 0.5 = 2.384e-4. NaN for every other family.
     np.testing.assert_allclose(nash["expert_gap_tol"], 1000 * 2.0**-23 / 0.5, rtol=1e-6)

@@ -217,7 +217,7 @@ def test_config_checks():
     assert demo.DemonstrationsConfig().families == demo.FAMILIES
 
 
-# The solver's default certificate tolerance (jaxmail.homotopy.default_gap_tol) in float32 at
+# The solver's default certificate tolerance (jaxmail.tolerances.nash_gap_zero_tol) in float32 at
 # gamma = 0.9: 1000 eps max(1, r_max) / (1 - gamma) with eps = 2^-23 and r_max <= 1 (rewards
 # U[-1, 1]): 1000 * 2^-23 / 0.1 = 1.192e-3.
 QUICK_GAP_TOL = 1000 * 2.0**-23 / 0.1

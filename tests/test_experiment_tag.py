@@ -107,7 +107,8 @@ def test_unperturbed_rows_are_the_expert(quick):
 
 @pytest.mark.slow
 def test_best_responses_match_the_library(quick):
-    """tag.gaps_and_shifts (one best-response solve) == jm.nash_gap and jm.best_response_shift."""
+    """The imitation report the experiment measures with (one best-response solve) ==
+    jm.nash_gap and jm.best_response_shift on the Tag game (whose best responses tie)."""
     config, _, table = quick
     tau = config.temperatures[0]
     expert = tag_exp.tag_expert(config, tau)
@@ -116,15 +117,13 @@ def test_best_responses_match_the_library(quick):
     zero = results.select(table, temperature=tau, noise_level=0.0)
     np.testing.assert_allclose(zero["br_shift"], float(np.max(shift)), rtol=0, atol=1e-5)
     policy = jm.imitation.perturb_policy(jax.random.key(3), expert.policy, 0.5)
-    gap, conv, shifts, converged = jax.jit(tag_exp.gaps_and_shifts)(
-        game, policy, expert.policy, expert.occupancy
-    )
+    report = jm.metrics.imitation_report(game, policy, expert=expert.policy)
     reference = jm.nash_gap(game, policy)
-    assert bool(converged)
-    np.testing.assert_allclose(gap, reference.nash_gap, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(conv, reference.nash_conv, rtol=0, atol=1e-5)
+    assert bool(report.converged)
+    np.testing.assert_allclose(report.nash_gap.nash_gap, reference.nash_gap, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(report.nash_gap.nash_conv, reference.nash_conv, rtol=0, atol=1e-5)
     reference = jm.best_response_shift(game, policy, expert.policy)
-    np.testing.assert_allclose(shifts, reference, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(report.br_shift, reference, rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -45,7 +45,7 @@ def test_ma_gail_imitates_a_full_support_expert(kind):
     uniform = jm.uniform_policy(game)
     # Uniform start: eps_rho = eps_BC = 0.81 (observed).
     start_rho = float(jm.occupancy_error(game, uniform, expert))
-    start_bc = float(jm.bc_error(game, uniform, expert))
+    start_bc = float(jm.bc_error(game, uniform, expert=expert))
     assert start_rho > 0.5 and start_bc > 0.5
     fit = gail.ma_gail(jax.random.key(2), game, expert, discriminator=kind, steps=STEPS)
     learned = fit.policy
@@ -54,7 +54,7 @@ def test_ma_gail_imitates_a_full_support_expert(kind):
     # Observed after 200 iterations (10 discriminator steps each): eps_rho 0.005, eps_BC 0.004
     # in both modes (the entropy bonus 0.01 keeps them off 0). Asserted with a 10x margin.
     assert float(jm.occupancy_error(game, learned, expert)) < 0.05
-    assert float(jm.bc_error(game, learned, expert)) < 0.05
+    assert float(jm.bc_error(game, learned, expert=expert)) < 0.05
     # At the end the discriminator cannot tell the learner from the expert: loss ~ 2 log 2.
     assert abs(float(fit.discriminator_losses[-1]) - LOG4) < 0.01
 
@@ -71,7 +71,7 @@ def test_zero_sum_mode_on_a_zero_sum_game():
     assert np.all(np.isfinite(losses)) and np.all(np.isfinite(d_losses))
     # Observed after 200 iterations: eps_rho 0.004, eps_BC 0.003.
     assert float(jm.occupancy_error(game, learned, expert)) < 0.05
-    assert float(jm.bc_error(game, learned, expert)) < 0.05
+    assert float(jm.bc_error(game, learned, expert=expert)) < 0.05
     # Rewards r_1 = -r_2 = omega: the mean of the two players' regularised values is the mean
     # entropy bonus alone, tau E_d[H(pi_1) + H(pi_2)] / (2 (1 - gamma)) <= 0.01 log 2 / 0.1,
     # and the policy loss is its negative.
@@ -108,7 +108,7 @@ def test_a_dataset_target():
     # of the learner 0.017 (centralised), from 0.81 at the uniform start.
     learned = gail.ma_gail(jax.random.key(2), game, data, steps=STEPS).policy
     assert float(jm.occupancy_error(game, learned, expert)) < 0.1
-    assert float(jm.bc_error(game, learned, expert)) < 0.1
+    assert float(jm.bc_error(game, learned, expert=expert)) < 0.1
 
 
 def test_bad_arguments_raise_clear_errors():

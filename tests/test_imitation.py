@@ -194,7 +194,7 @@ def test_lemma3_bound_holds_for_learners_on_dominant_strategy_games(num_actions)
                 jm.imitation.ma_gail(k_noise, game, data, steps=10, discriminator_steps=2).policy,
             )
         gaps = jnp.stack([jm.nash_gap(game, p).nash_gap for p in learners])
-        errors = jnp.stack([jm.bc_error(game, p, expert) for p in learners])
+        errors = jnp.stack([jm.bc_error(game, p, expert=expert) for p in learners])
         return gaps, errors
 
     gaps, errors = jax.jit(jax.vmap(pipeline))(jax.random.split(jax.random.key(3), 16))
@@ -219,7 +219,7 @@ def test_perturb_policy(setting):
             assert float(jnp.max(jnp.abs(q - e).sum(-1))) <= 2 * float(eta) + 1e-6
     np.testing.assert_allclose(batch[0][0], policy[0], atol=1e-6)  # eta = 0: the expert
     logit = jm.imitation.perturb_policy(key, policy, 0.5, kind="logit")
-    assert float(jm.bc_error(game, logit, policy)) > 0
+    assert float(jm.bc_error(game, logit, expert=policy)) > 0
     np.testing.assert_allclose(
         jm.imitation.perturb_policy(key, policy, 0.0, kind="logit")[1], policy[1], atol=1e-6
     )
@@ -252,7 +252,7 @@ def test_estimated_bc_error_interval_covers(setting):
     imitator = jm.imitation.perturb_policy(jax.random.key(1), policy, 0.4)
     # Coverage: over 40 independent datasets of geometric-length expert episodes, the nominal 95%
     # interval must cover the exact eps_BC at least 32 times (Pr(fewer) < 1e-3 for a true 95%).
-    exact = jm.bc_error(game, imitator, policy)
+    exact = jm.bc_error(game, imitator, expert=policy)
 
     def interval(key):
         k_data, k_boot = jax.random.split(key)

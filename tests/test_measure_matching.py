@@ -215,13 +215,14 @@ def _full_support():
 def test_state_action_kl_matching_recovers_a_full_support_expert():
     game, expert = _full_support()
     uniform = jm.uniform_policy(game)
-    assert float(jm.bc_error(game, uniform, expert)) > 0.5  # observed 0.81: far from the expert
+    # Observed 0.81: far from the expert.
+    assert float(jm.bc_error(game, uniform, expert=expert)) > 0.5
     # Exact rho-matching with S+ = S forces pi = expert (Thm 1). Observed after 1000 Adam
     # steps: eps_BC 5e-7 (KL), 1.5e-6 (per-player KL, equivalent for product policies: summing
     # rho_i over a_i gives d = dE, then pi_i = expert_i).
     for measure in ("state_action", "per_player"):
         learned = mm.measure_matching(game, expert, measure=measure, steps=STEPS).policy
-        assert float(jm.bc_error(game, learned, expert)) < 1e-4, measure
+        assert float(jm.bc_error(game, learned, expert=expert)) < 1e-4, measure
         # ... and so its exploitability: the same NashGap as the expert's.
         gap_diff = jm.nash_gap(game, learned).nash_gap - jm.nash_gap(game, expert).nash_gap
         assert abs(float(gap_diff)) < 1e-2
@@ -238,7 +239,7 @@ def test_other_divergences_decrease_the_objective():
         assert losses.shape == (STEPS,) and np.all(np.isfinite(losses))
         assert no_discriminator is None
         assert float(losses[-1]) < 1e-3 * float(losses[0]), kind
-        assert float(jm.bc_error(game, learned, expert)) < 1e-3, kind
+        assert float(jm.bc_error(game, learned, expert=expert)) < 1e-3, kind
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def test_vmap_over_entropy_equals_a_python_loop():
             np.testing.assert_allclose(x[b], y, atol=1e-5)
         np.testing.assert_allclose(fits.losses[b], one.losses, rtol=1e-4, atol=1e-5)
     # The entropy bonus pulls the learner off the expert, towards uniform play.
-    assert float(jm.bc_error(game, tuple(x[1] for x in batched), expert)) > 1e-3
+    assert float(jm.bc_error(game, tuple(x[1] for x in batched), expert=expert)) > 1e-3
 
 
 def test_a_new_entropy_value_does_not_recompile():
@@ -294,7 +295,7 @@ def test_a_dataset_target():
     # matches the EXPERT to about that: observed eps_rho 0.015, eps_BC 0.013 (uniform: 0.81).
     learned = mm.measure_matching(game, data, steps=STEPS).policy
     assert float(jm.occupancy_error(game, learned, expert)) < 0.1
-    assert float(jm.bc_error(game, learned, expert)) < 0.1
+    assert float(jm.bc_error(game, learned, expert=expert)) < 0.1
 
 
 # ----------------------------------------------------------------------------------------------

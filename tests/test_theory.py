@@ -20,7 +20,7 @@ import reference as ref
 
 import jaxmail as jm
 from jaxmail import regularised, theory
-from jaxmail.tolerances import best_response_set_tol as default_set_tol
+from jaxmail.tolerances import best_response_set_tol
 
 GAMMA = 0.9
 
@@ -122,7 +122,7 @@ def _gaps_and_errors(game, expert, key):
 
     def one(w):
         policy = tuple((1 - w) * e + w * r for e, r in zip(expert, noise))
-        return jm.nash_gap(game, policy).nash_gap, jm.bc_error(game, policy, expert)
+        return jm.nash_gap(game, policy).nash_gap, jm.bc_error(game, policy, expert=expert)
 
     return jax.vmap(one)(WEIGHTS)
 
@@ -174,6 +174,34 @@ def test_perturbation_envelope_ties_by_hand():
         theory.perturbation_envelope(jnp.zeros(3), jnp.zeros(4))
 
 
+def test_envelope_at_reads_the_perturbation_envelope():
+    rng = np.random.default_rng(1)
+    errors = rng.uniform(0, 0.5, size=30).astype(np.float32)
+    errors[5] = errors[7]  # a tie
+    shifts = rng.uniform(0, 2, size=30).astype(np.float32)
+    at = np.concatenate([[-1.0, 0.0, 0.6], errors[:10]]).astype(np.float32)
+    out = np.asarray(theory.envelope_at(errors, shifts, at))
+    # The cumulative-max envelope read at the last sorted error <= at (ties shared); a max of
+    # the same set, so equal exactly.
+    env = theory.perturbation_envelope(errors, shifts)
+    index = np.searchsorted(np.asarray(env.bc_errors), at, side="right") - 1
+    want = np.where(index >= 0, np.asarray(env.envelope)[np.maximum(index, 0)], np.nan)
+    np.testing.assert_array_equal(out, want)
+    assert np.isnan(out[0]) and out[2] == shifts.max()  # below every error; above all of them
+    # Leave-one-out: point m ignores policy exclude[m] (brute force over the set).
+    exclude = np.concatenate([[-1, -1, 3], np.arange(10)]).astype(np.int32)
+    got = np.asarray(theory.envelope_at(errors, shifts, at, exclude=exclude, empty=-np.inf))
+    for m, x in enumerate(at):
+        keep = [k for k in range(30) if errors[k] <= x and k != exclude[m]]
+        assert got[m] == (max(shifts[keep]) if keep else -np.inf)
+    # No policy at all: the empty value everywhere.
+    assert np.isnan(theory.envelope_at(jnp.zeros(0), jnp.zeros(0), 1.0)).all()
+    with pytest.raises(ValueError, match="bc_errors, values, at"):
+        theory.envelope_at(jnp.zeros(3), jnp.zeros(4), 0.0)
+    with pytest.raises(ValueError, match="exclude"):
+        theory.envelope_at(jnp.zeros(3), jnp.zeros(3), jnp.zeros(2), exclude=jnp.zeros(3, int))
+
+
 # ----------------------------------------------------------------------------------------------
 # Adversarial delta.
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +210,7 @@ def test_perturbation_envelope_ties_by_hand():
 @functools.cache
 def _lemma2():
     game, expert, learner = jm.games.lemma2_game(0.05, GAMMA)
-    eps_bc = float(jm.bc_error(game, learner, expert))
+    eps_bc = float(jm.bc_error(game, learner, expert=expert))
     return game, expert, eps_bc
 
 
@@ -250,7 +278,7 @@ def _strict_dominant_game(num_actions, seed):
     # actions, w_i does not depend on a_i): read the u-differences off R at a_-i = 0. Strict
     # dominance with a margin above the best-response-set tolerance makes every best response
     # the expert's action, so BR shifts are exactly 0.
-    set_tol = default_set_tol(game.dtype, game.discount, 1.0)
+    set_tol = best_response_set_tol(game.dtype, game.discount, 1.0)
     for i, a in enumerate(num_actions):
         r = np.moveaxis(np.asarray(game.reward[i]), i + 1, -1)  # [S, A_-i..., A_i]
         best = np.sort(r.reshape(4, -1, a)[:, 0], axis=-1)  # at a_-i = 0

@@ -25,9 +25,9 @@ def test_value_gap_bound_fails_unscaled_and_holds_scaled():
     # the [-1, 1] bound is broken, r_max eps_rho/(1-gamma) = 200 holds. A bound that ignored
     # the reward scale would pass this test only by accident.
     ce, game = _scaled_lemma1(10.0)
-    gap = float(jm.value_gap(game, ce.learner, ce.expert))
+    gap = float(jm.value_gap(game, ce.learner, expert=ce.expert))
     eps_rho = jm.occupancy_error(game, ce.learner, ce.expert)
-    eps_bc = jm.bc_error(game, ce.learner, ce.expert)
+    eps_bc = jm.bc_error(game, ce.learner, expert=ce.expert)
     assert gap == pytest.approx(10 * (5 / 3) / 0.1, rel=1e-4)
     unscaled = theory.value_gap_bounds(eps_bc, eps_rho, 2, 0.9)
     scaled = theory.value_gap_bounds(

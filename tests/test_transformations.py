@@ -25,7 +25,7 @@ def _combo_eager(game, policy, expert):
         values=jm.values(game, policy),
         state_occupancy=jm.state_occupancy(game, policy),
         nash_gap=jm.nash_gap(game, policy),
-        bc_error=jm.bc_error(game, policy, expert),
+        bc_error=jm.bc_error(game, policy, expert=expert),
     )
 
 

@@ -32,7 +32,7 @@ Lemma 2 joins them when its game has their shape, as in the quick configuration)
    expert (:func:`jaxmail.equilibria.logit_qre`, the n-player entropy-regularised equilibrium);
    ``general_nash`` (the same generator, ``n`` in ``nash_players``, ``tau = 0``) with a Nash
    equilibrium by :func:`jaxmail.equilibria.qre_homotopy` as expert
-   (:func:`jaxmail.experiments.demonstrations.nash_expert`): its NashGap is certified, not
+   (:func:`jaxmail.experiments.families.nash_expert`): its NashGap is certified, not
    assumed 0 (status ``CONVERGED``: the certificate is at most ``gap_tol``, column
    ``expert_gap_tol``), and the rows of a game whose expert is not certified are left out of
    every table, figure and finding but the certification count;
@@ -94,7 +94,7 @@ equilibrium property, so the QRE rows test it too. The ``general_nash`` rows tes
 expert the paper has in mind, in general-sum games: a finding of their own, held out as above,
 on certified experts only, with the expert's certified NashGap added to the rounding allowance,
 and a finding that counts the certified experts. Measured in float32 (gamma = 0.9, S = 8,
-branching 2): :func:`~jaxmail.experiments.demonstrations.nash_expert` certified 53 of 64
+branching 2): :func:`~jaxmail.experiments.families.nash_expert` certified 53 of 64
 games; the family costs about 15-20 s of CPU (2 cores, busy), mostly the homotopy's
 compilation into the two-player program (``jaxmail run continuity --quick`` 53 -> 71 s; the
 default two-player zero-sum and dominant settings 50 -> 66 s with it, 15 of its 16 experts
@@ -115,14 +115,16 @@ from jax import lax
 
 import jaxmail as jm
 from jaxmail import _linalg, theory
+from jaxmail.experiments import families as game_families
 from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
-from jaxmail.experiments.demonstrations import certification, certified_rows, nash_expert
+from jaxmail.experiments.demonstrations import certification, certified_rows
 from jaxmail.experiments.findings import Finding, agreement_finding, bound_finding
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.tolerances import best_response_set_tol as default_set_tol
+from jaxmail.metrics import imitation_report
+from jaxmail.tolerances import best_response_set_tol
 
 FAMILIES = ("general", "general_nash", "zero_sum", "dominant", "lemma2")
 QRE_FAMILIES = ("general", "zero_sum")  # experts: logit QRE at each temperature
@@ -145,7 +147,7 @@ class ContinuityConfig(Config):
       nash_gap_tol: the certificate the Nash expert must meet, ``NashGap <= nash_gap_tol``
         (:func:`jaxmail.equilibria.qre_homotopy`'s ``gap_tol``, an array leaf: a new value
         does not recompile); None: the solver's default ``1000 eps max(1, r_max)/(1-gamma)``
-        (:func:`jaxmail.homotopy.default_gap_tol`).
+        (:func:`jaxmail.tolerances.nash_gap_zero_tol`).
       nash_end_temperature: where the homotopy stops without a certificate, in units of
         ``max |R|`` (its ``end_temperature / max|R|``, an array leaf); None: the solver's
         default (:func:`jaxmail.homotopy.default_end_temperature`: 1e-3 in float32, 1e-6 in
@@ -258,23 +260,6 @@ def settings(config: ContinuityConfig) -> list[Setting]:
 # One seed.
 
 
-def _chain(tree, dependency):
-    """``tree`` made data-dependent on ``dependency``: no two solves side by side (_linalg)."""
-    return jax.tree_util.tree_map(lambda x: _linalg.after(x, dependency), tree)
-
-
-def _rotate(game, policy, first):
-    """The game with players relabelled ``first, first + 1, ...`` (mod n), so that player
-    ``first`` becomes player 0; the policy relabelled alike. Needs equal action counts."""
-    n = game.num_players
-    order = [(first + k) % n for k in range(n)]
-    transition = jnp.transpose(game.transition, (0, *[1 + j for j in order], n + 1))
-    reward = jnp.transpose(game.reward[np.asarray(order)], (0, 1, *[2 + j for j in order]))
-    leaves = (transition, reward, game.initial, game.discount)
-    rotated = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(game), leaves)
-    return rotated, tuple(policy[j] for j in order)
-
-
 def _stack(trees):
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
@@ -302,31 +287,16 @@ def _others_deviation(policy, expert, d_e, errors):
     return jnp.stack(out)
 
 
-def _envelope_at(deviations, shifts, points):
-    """``[n, M]``: ``max { shifts[k, i] : deviations[k, i] <= x }`` at every ``x`` of ``points``.
+def _envelopes(deviations, shifts, points, owners=None):
+    """``[n, M]``: :func:`jaxmail.theory.envelope_at` for every player (``deviations, shifts
+    [K, n]``, ``points [M]``), ``-inf`` where no policy fits (never when the expert, at
+    deviation 0, is among them and nothing is left out). ``owners [M]``: the policy each point
+    leaves out (-1: none), the held-out random estimate."""
 
-    ``deviations, shifts [K, n]``, ``points [M]``; ``-inf`` where no policy fits (never when
-    the expert, at deviation 0, is among them).
-    """
-    values = []
-    for i in range(deviations.shape[1]):
-        env = theory.perturbation_envelope(deviations[:, i], shifts[:, i])
-        index = jnp.searchsorted(env.bc_errors, points, side="right") - 1
-        values.append(jnp.where(index >= 0, env.envelope[jnp.maximum(index, 0)], -jnp.inf))
-    return jnp.stack(values)
+    def one(dev, shift):
+        return theory.envelope_at(dev, shift, points, exclude=owners, empty=-jnp.inf)
 
-
-def _envelope_without(deviations, shifts, points, owners):
-    """``[n, M]``: as :func:`_envelope_at`, but point ``m`` ignores policy ``owners[m]``.
-
-    ``owners [M]`` int: the policy whose Lemma 4 argument the point is (-1: none). The
-    leave-one-out envelope of a policy's own point is the held-out random estimate: the row's
-    own shift never enters the delta it is tested against.
-    """
-    fits = deviations.T[:, None, :] <= points[None, :, None]  # [n, M, K]
-    others = jnp.arange(deviations.shape[0])[None, :] != owners[:, None]  # [M, K]
-    values = jnp.where(fits & others[None], shifts.T[:, None, :], -jnp.inf)
-    return jnp.max(values, axis=-1)
+    return jax.vmap(one, in_axes=(1, 1))(deviations, shifts)
 
 
 def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2, *, static):
@@ -339,9 +309,10 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
     n = game.num_players
     key_pert, key_data, key_adv = jax.random.split(key, 3)
     conc = theory.concentrability(game, expert)
-    expert = _chain(expert, conc.max_occupancy)  # finite (coefficients may be inf: 0 * inf)
+    # max_occupancy is finite (the coefficients may be inf: 0 * inf).
+    expert = _linalg.after_tree(expert, conc.max_occupancy)
     d_e = jm.state_occupancy(game, expert)
-    expert = _chain(expert, d_e)
+    expert = _linalg.after_tree(expert, d_e)
 
     perturbed = jax.vmap(jm.imitation.perturb_policy, in_axes=(None, None, 0))(
         key_pert, expert, noise_levels
@@ -366,10 +337,8 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
     policies = tuple(jnp.concatenate(xs) for xs in zip(*groups))  # n arrays [P, S, A_i]
 
     def per_policy(policy):
-        errors = jm.bc_error(game, policy, expert, per_player=True)
-        gap = jm.nash_gap(game, _chain(policy, errors))
-        shifts = jm.best_response_shift(game, _chain(policy, gap.nash_gap), expert)
-        return errors, gap.nash_gap, jnp.all(gap.converged), shifts
+        report = imitation_report(game, policy, expert=expert)
+        return report.bc_errors, report.nash_gap.nash_gap, report.converged, report.br_shift
 
     errors, gaps, converged, shifts = jax.vmap(per_policy)(policies)  # [P, n], [P], [P], [P, n]
     eps_bc = jnp.max(errors, axis=1)
@@ -382,18 +351,19 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
     safe = theory.lemma4_delta_argument(eps_bc, n, form="safe")
     points = jnp.concatenate([epsilons, safe] + ([eps_bc] if n > 2 else []))
     envelope = 1 + noise_levels.shape[0]  # the expert and the perturbed policies
-    random = _envelope_at(deviations[:envelope], shifts[:envelope], points)
+    random = _envelopes(deviations[:envelope], shifts[:envelope], points)
     num_policies = eps_bc.shape[0]
     owners = jnp.concatenate(
         [jnp.full(epsilons.shape, -1, jnp.int32)]
         + [jnp.arange(num_policies, dtype=jnp.int32)] * (2 if n > 2 else 1)
     )
-    random_held_out = _envelope_without(deviations[:envelope], shifts[:envelope], points, owners)
+    random_held_out = _envelopes(deviations[:envelope], shifts[:envelope], points, owners)
 
     # adversarial_delta for every player, each relabelled as player 0 (one trace for all).
-    rotated = [_rotate(game, expert, i) for i in range(n)]
+    rotated = [game_families.rotate_players(game, expert, i) for i in range(n)]
     games = _stack([g for g, _ in rotated])
-    experts = _chain(_stack([e for _, e in rotated]), shifts)  # solves after the policies'
+    # Their solves wait for the policies'.
+    experts = _linalg.after_tree(_stack([e for _, e in rotated]), shifts)
     points = _linalg.after(points, shifts)
 
     def adversarial(g, e, eps):
@@ -414,16 +384,22 @@ def _measure(key, game, expert, extra, epsilons, noise_levels, bc_entropy, bc_l2
         "nash_gap": gaps,
         "br_shift": jnp.max(shifts, axis=1),
         "converged": jnp.all(converged) & jnp.all(conc.converged),
-        "set_tol": default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward))),
+        "set_tol": best_response_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward))),
         "reward_bound": theory.reward_bound(game),
     }
 
 
+FAMILY_OF = {  # the table's family names -> (generator, expert) (experiments/families.py)
+    "general": game_families.Family("general_sum", "qre"),
+    "general_nash": game_families.Family("general_sum", "nash"),
+    "zero_sum": game_families.Family("zero_sum", "qre"),
+    "dominant": game_families.Family("dominant", "exact"),
+}
+
+
 def _expert_kind(family: str) -> str:
     """``"qre"`` (logit QRE at tau), ``"nash"`` (the homotopy) or ``"exact"`` (given)."""
-    if family in QRE_FAMILIES:
-        return "qre"
-    return "nash" if family == NASH_FAMILY else "exact"
+    return "exact" if family == "lemma2" else FAMILY_OF[family].expert
 
 
 def _dominance_margin(reward, num_actions):
@@ -477,25 +453,22 @@ def _one_seed(
     dtype = jnp.zeros(()).dtype
     nan = jnp.asarray(jnp.nan, dtype)
     sizes = {
+        "num_players": num_players,
         "num_states": num_states,
-        "num_actions": (num_actions,) * num_players,
+        "num_actions": num_actions,
         "discount": discount,
+        "own_weight": own_weight,
         "branching": branching or None,
     }
 
     def branch(family):
-        def build(k):  # -> (game, expert unless a QRE, extra policy, dominance margin)
+        def build(k):  # -> (game, expert unless computed, extra policy, dominance margin)
             if family == "lemma2":
                 return fixed.game, fixed.expert, fixed.learner, nan
-            if family == "dominant":
-                dse = jm.games.dominant_strategy_game(k, own_weight=own_weight, **sizes)
-                margin = _dominance_margin(dse.game.reward, num_actions)
-                return dse.game, dse.expert, dse.expert, margin
-            random = family in ("general", NASH_FAMILY)  # the same generator
-            generate = jm.games.random_game if random else jm.games.zero_sum_game
-            game = generate(k, **sizes)
-            uniform = jm.uniform_policy(game)
-            return game, uniform, uniform, nan
+            generator = FAMILY_OF[family].generator
+            game, given = game_families.draw_game(generator, k, **sizes)
+            margin = _dominance_margin(game.reward, num_actions) if generator == "dominant" else nan
+            return game, given, given, margin
 
         return build
 
@@ -504,31 +477,19 @@ def _one_seed(
         game, start, extra, margin = branches[0](key_game)
     else:
         game, start, extra, margin = lax.switch(family_index, branches, key_game)
-
-    def qre(game, start):
-        eq = jm.equilibria.logit_qre(game, temperature=tau, max_iters=qre_max_iters)
-        return eq.policy, eq.converged, nan
-
-    def exact(game, start):
-        return start, jnp.asarray(True), nan
-
-    def nash(game, start):
-        return nash_expert(game, nash_gap_tol, nash_end_temperature)
-
-    solvers = {"qre": qre, "exact": exact, "nash": nash}
-    kinds = list(dict.fromkeys(_expert_kind(f) for f in families))  # only the kinds present
-    if len(kinds) == 1:
-        expert, expert_converged, gap_tol = solvers[kinds[0]](game, start)
-    else:  # family_index is the same for every seed: a real conditional, not a select
-        which = jnp.asarray([kinds.index(_expert_kind(f)) for f in families])[family_index]
-        expert, expert_converged, gap_tol = lax.switch(
-            which, [solvers[k] for k in kinds], game, start
-        )
+    solvers = game_families.expert_solvers(
+        temperature=tau,
+        nash_gap_tol=nash_gap_tol,
+        nash_end_temperature=nash_end_temperature,
+        qre_max_iters=qre_max_iters,
+    )
+    choose = game_families.switch(family_index, families, _expert_kind, solvers)
+    expert, expert_converged, gap_tol = choose(game, start)
     extra = tuple(p[None] for p in extra) if "lemma2" in families else None
     out = _measure(
         key_rest,
         game,
-        _chain(expert, expert_converged.astype(dtype)),
+        _linalg.after_tree(expert, expert_converged.astype(dtype)),
         extra,
         epsilons,
         noise_levels,

@@ -63,6 +63,7 @@ from jaxmail.experiments.findings import Finding, agreement_finding, bound_findi
 from jaxmail.experiments.rules import each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
 from jaxmail.games import counterexamples as cx
+from jaxmail.metrics import imitation_report
 
 GAMES = ("lemma1", "theorem2", "theorem2_exact", "lemma2")
 PAPER_LEARNER = "hand-made"
@@ -318,31 +319,23 @@ def _measure(key, game, expert, learner, near, *, program, config):
     """One seed: the learner's errors, both Nash gaps and player 0's BR shift.
 
     ``program`` and ``near`` are a learner's entry in :data:`_PROGRAM_OF` (``near`` traced).
-
-    The solves of successive metrics are chained with ``_linalg.after`` so that no two LAPACK
-    calls of this program are independent (jaxlib 0.10 CPU deadlock, see jaxmail/_linalg.py).
+    The learner's metrics come from one imitation report (its solves chained inside); the
+    expert's NashGap is solved after it (jaxlib 0.10 CPU deadlock, see jaxmail/_linalg.py).
     """
     example = cx.Counterexample(game, expert, learner)
     policy = program(key, example, config, near)
-    out = {}
-
-    def chained(pi, dep):
-        return tuple(_linalg.after(p, dep) for p in pi)
-
-    out["eps_mu"] = jm.state_occupancy_error(game, policy, expert)
-    out["eps_rho"] = jm.occupancy_error(game, chained(policy, out["eps_mu"]), expert)
-    out["eps_bc"] = jm.bc_error(game, chained(policy, out["eps_rho"]), expert)
-    gap_e = jm.nash_gap(game, chained(expert, out["eps_bc"]))
-    gap_l = jm.nash_gap(game, chained(policy, gap_e.nash_gap))
-    shift = jm.best_response_shift(game, chained(policy, gap_l.nash_gap), expert)
-    out.update(
-        expert_nash_gap=gap_e.nash_gap,
-        learner_nash_gap=gap_l.nash_gap,
-        learner_nash_conv=gap_l.nash_conv,
-        br_shift_0=shift[0],
-        converged=jnp.all(gap_e.converged) & jnp.all(gap_l.converged),
-    )
-    return out
+    report = imitation_report(game, policy, expert=expert)
+    gap_e = jm.nash_gap(game, _linalg.after_tree(expert, report.nash_gap.nash_gap))
+    return {
+        "eps_mu": report.state_occupancy_error,
+        "eps_rho": report.occupancy_error,
+        "eps_bc": report.bc_error,
+        "expert_nash_gap": gap_e.nash_gap,
+        "learner_nash_gap": report.nash_gap.nash_gap,
+        "learner_nash_conv": report.nash_gap.nash_conv,
+        "br_shift_0": report.br_shift[0],
+        "converged": jnp.all(gap_e.converged) & report.converged,
+    }
 
 
 _MEASURED = (

@@ -11,8 +11,9 @@ Families (one setting each):
   ``S`` states, ``A`` actions each, ``R ~ U[-1, 1]``); expert: the logit QRE at temperature
   ``tau`` (:func:`jaxmail.equilibria.logit_qre`).
 * ``"general_sum_nash"``: the same generator (``n = nash_players``, default 2); expert: a Nash
-  equilibrium by :func:`jaxmail.equilibria.qre_homotopy` (:func:`nash_expert`). Its NashGap is
-  CERTIFIED, not assumed 0: a seed counts only when the homotopy's status is ``CONVERGED``
+  equilibrium by :func:`jaxmail.equilibria.qre_homotopy`
+  (:func:`jaxmail.experiments.families.nash_expert`). Its NashGap is CERTIFIED, not assumed
+  0: a seed counts only when the homotopy's status is ``CONVERGED``
   (the certificate :func:`jaxmail.nash_gap` of its policy is at most ``gap_tol``, column
   ``expert_gap_tol``). The rows of the other seeds are left out of every table, figure and
   finding, and counted (:func:`certification`, :func:`certified_rows`). Measured in float32
@@ -108,15 +109,14 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg
+from jaxmail.experiments import families as game_families
 from jaxmail.experiments import reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
 from jaxmail.experiments.findings import Finding, bound_finding, bound_margin
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import DISTINCT, NON_EMPTY, each, field, integer, number, one_of
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.homotopy import CONVERGED, default_end_temperature
-from jaxmail.tolerances import homotopy_corrector_tol as default_tol
-from jaxmail.tolerances import nash_gap_zero_tol as default_gap_tol
+from jaxmail.metrics import imitation_report
 
 FAMILIES = ("general_sum", "general_sum_nash", "zero_sum", "dominant", "tag")
 LEARNERS = ("bc", "bc_gradient", "measure_matching", "ma_gail")
@@ -168,7 +168,7 @@ class DemonstrationsConfig(Config):
       nash_gap_tol: the certificate the Nash expert must meet, ``NashGap <= nash_gap_tol``
         (:func:`jaxmail.equilibria.qre_homotopy`'s ``gap_tol``, an array leaf: a new value
         does not recompile); None: the solver's default ``1000 eps max(1, r_max)/(1-gamma)``
-        (:func:`jaxmail.homotopy.default_gap_tol`, 1.2e-3 in float32 at gamma = 0.9).
+        (:func:`jaxmail.tolerances.nash_gap_zero_tol`, 1.2e-3 in float32 at gamma = 0.9).
       nash_end_temperature: where the homotopy stops without a certificate, in units of
         ``max |R|`` (its ``end_temperature / max|R|``, an array leaf); None: the solver's
         default (:func:`jaxmail.homotopy.default_end_temperature`: 1e-3 in float32, 1e-6 in
@@ -250,19 +250,6 @@ def family_players(config: DemonstrationsConfig, family: str) -> int:
 # The experts.
 
 
-@functools.lru_cache(maxsize=8)
-def tag_expert(temperature: float, dtype: str):
-    """``(game, expert, converged [])`` of Tag 2x3 at ``gamma = 0.8``.
-
-    Soft Nash value iteration at ``temperature`` (the paper's expert), solved once per process
-    and dtype (it is the same for every seed; about 10 s to compile and solve on 2 CPU cores).
-    """
-    del dtype  # part of the cache key: the game is built in the current default dtype
-    game = jm.games.tag(TAG_ROWS, TAG_COLS, discount=TAG_DISCOUNT)
-    solution = jm.equilibria.soft_nash_vi(game, temperature=temperature)
-    return game, solution.policy, solution.converged
-
-
 def program_families(config: DemonstrationsConfig, family: str) -> tuple[str, ...]:
     """The families that share ``family``'s compiled program (in ``config.families`` order).
 
@@ -277,112 +264,34 @@ def program_families(config: DemonstrationsConfig, family: str) -> tuple[str, ..
     return tuple(f for f in config.families if f != "tag" and family_players(config, f) == n)
 
 
-def _generator(family, hyper, *, num_players, num_states, num_actions):
-    """``key -> (game, dominant expert or uniform placeholder)`` for a random family."""
-    actions = (num_actions,) * num_players
-
-    def generate(key):
-        if family == "dominant":
-            dse = jm.games.dominant_strategy_game(
-                key,
-                num_states=num_states,
-                num_actions=actions,
-                discount=hyper["discount"],
-                own_weight=hyper["own_weight"],
-            )
-            return dse.game, dse.expert
-        if family in ("general_sum", "general_sum_nash"):  # the same generator
-            game = jm.games.random_game(
-                key, num_states=num_states, num_actions=actions, discount=hyper["discount"]
-            )
-        else:
-            game = jm.games.zero_sum_game(
-                key, num_states=num_states, num_actions=num_actions, discount=hyper["discount"]
-            )
-        return game, jm.uniform_policy(game)
-
-    return generate
-
-
-def _expert_kind(family: str) -> str:
-    """How a random family's expert is computed: ``"qre"``, ``"dominant"`` or ``"nash"``."""
-    return {"dominant": "dominant", "general_sum_nash": "nash"}.get(family, "qre")
-
-
-def nash_expert(game, gap_tol, end_temperature):
-    """``(policy, certified [], gap_tol [])``: the general-sum Nash expert of one game.
-
-    :func:`jaxmail.equilibria.qre_homotopy` (the logit-QRE path to ``tau -> 0`` with support
-    polish); ``certified`` is its status ``CONVERGED``, which means exactly "the certificate
-    :func:`jaxmail.nash_gap` of the returned policy is at most ``gap_tol``".
-
-    The corrector tolerance is the larger of the solver's default
-    (:func:`jaxmail.homotopy.default_tol`, ``sqrt(eps)``) and ten times the rounding floor of
-    the residual ``y - log_softmax(lambda Q)`` at the path's end, ``eps lambda_end max|Q| =
-    eps / (end_temperature (1 - gamma))`` (temperature in units of ``max|R|``, ``|Q| <=
-    max|R| / (1 - gamma)``): 1.2e-2 in float32 at ``gamma = 0.9`` (its default ``sqrt(eps)
-    = 3.5e-4`` lies below the floor 1.2e-3 there, and the path is lost before the last
-    checkpoints), the default 1.5e-8 in float64. It changes only how the path is followed:
-    the certificate is computed apart and judges the result. Measured in float32 at
-    ``gamma = 0.9`` (64 games, ``n = 2``, ``A = 2``, ``S = 8`` with two successors per row):
-    53 certified instead of 40.
-
-    Args:
-      game: one game.
-      gap_tol: ``[]``; NaN for the solver's default :func:`jaxmail.homotopy.default_gap_tol`.
-      end_temperature: ``[]`` in units of ``max |R|``; NaN for the solver's default
-        :func:`jaxmail.homotopy.default_end_temperature`. Both are array leaves, always passed
-        to the solver, so that any value (default or not) runs the same compiled program.
-
-    Returns:
-      ``(policy, certified, gap_tol)``: ``n`` arrays ``[S, A_i]``, ``[]`` bool, ``[]``.
-    """
-    gap_tol = jnp.where(jnp.isnan(gap_tol), default_gap_tol(game), gap_tol)
-    relative = jnp.where(
-        jnp.isnan(end_temperature), default_end_temperature(game.dtype), end_temperature
-    )
-    scale = jnp.maximum(jnp.max(jnp.abs(game.reward)), jnp.finfo(game.dtype).tiny)
-    floor = jnp.finfo(game.dtype).eps / (relative * (1.0 - game.discount))
-    tol = jnp.maximum(default_tol(game.dtype), 10.0 * floor)
-    out = jm.equilibria.qre_homotopy(
-        game, gap_tol=gap_tol, end_temperature=relative * scale, tol=tol
-    )
-    return out.policy, out.status == CONVERGED, gap_tol
+FAMILY_OF = {  # the table's family names -> (generator, expert) (experiments/families.py)
+    "general_sum": game_families.Family("general_sum", "qre"),
+    "general_sum_nash": game_families.Family("general_sum", "nash"),
+    "zero_sum": game_families.Family("zero_sum", "qre"),
+    "dominant": game_families.Family("dominant", "exact"),
+}
 
 
 def _random_family(key, index, hyper, *, group, num_players, num_states, num_actions):
     """A game of family ``group[index]`` and its expert: ``(game, expert, converged, gap_tol)``.
 
     ``gap_tol``: the tolerance of the Nash expert's certificate (NaN for the other experts).
-    ``index`` is traced but the same for every seed (unbatched), so ``lax.switch`` stays a
-    conditional under ``vmap``: each call runs one branch (one generator, one expert solver),
-    while every branch is compiled once, in one program.
+    ``index`` is traced but the same for every seed (:func:`game_families.draw`).
     """
-    sizes = dict(num_players=num_players, num_states=num_states, num_actions=num_actions)
-    branches = [_generator(f, hyper, **sizes) for f in group]
-    game, given = branches[0](key) if len(group) == 1 else jax.lax.switch(index, branches, key)
-    nan = jnp.asarray(jnp.nan, game.dtype)
-
-    def from_qre(game, given):
-        del given
-        qre = jm.equilibria.logit_qre(game, temperature=hyper["temperature"])
-        return qre.policy, qre.converged, nan
-
-    def from_dominant(game, given):
-        del game
-        return given, jnp.asarray(True), nan
-
-    def from_nash(game, given):
-        del given
-        return nash_expert(game, hyper["nash_gap_tol"], hyper["nash_end_temperature"])
-
-    solvers = {"qre": from_qre, "dominant": from_dominant, "nash": from_nash}
-    kinds = list(dict.fromkeys(_expert_kind(f) for f in group))  # only the kinds present
-    if len(kinds) == 1:
-        return (game, *solvers[kinds[0]](game, given))
-    which = jnp.asarray([kinds.index(_expert_kind(f)) for f in group], jnp.int32)[index]
-    expert, converged, gap_tol = jax.lax.switch(which, [solvers[k] for k in kinds], game, given)
-    return game, expert, converged, gap_tol
+    out = game_families.draw(
+        key,
+        index,
+        [FAMILY_OF[f] for f in group],
+        num_players=num_players,
+        num_states=num_states,
+        num_actions=num_actions,
+        discount=hyper["discount"],
+        own_weight=hyper["own_weight"],
+        temperature=hyper["temperature"],
+        nash_gap_tol=hyper["nash_gap_tol"],
+        nash_end_temperature=hyper["nash_end_temperature"],
+    )
+    return out.game, out.expert, out.converged, out.gap_tol
 
 
 # ----------------------------------------------------------------------------------------------
@@ -421,19 +330,14 @@ def _learn(learner, key, game, data, hyper, steps):
 
 
 def _metrics(game, policy, expert):
-    """eps_BC, eps_rho, NashGap, ValueGap of one policy; every solve chained after the last."""
-    eps_bc = jm.bc_error(game, policy, expert)
-    policy = tuple(_linalg.after(p, eps_bc) for p in policy)
-    eps_rho = jm.occupancy_error(game, policy, expert)
-    policy = tuple(_linalg.after(p, eps_rho) for p in policy)
-    gap = jm.nash_gap(game, policy)
-    policy = tuple(_linalg.after(p, gap.nash_gap) for p in policy)
+    """eps_BC, eps_rho, NashGap, ValueGap of one policy (one imitation report)."""
+    report = imitation_report(game, policy, expert=expert)
     return {
-        "eps_bc": eps_bc,
-        "eps_rho": eps_rho,
-        "nash_gap": gap.nash_gap,
-        "value_gap": jm.value_gap(game, policy, expert),
-        "converged": jnp.all(gap.converged),
+        "eps_bc": report.bc_error,
+        "eps_rho": report.occupancy_error,
+        "nash_gap": report.nash_gap.nash_gap,
+        "value_gap": report.value_gap,
+        "converged": report.converged,
     }
 
 
@@ -483,12 +387,12 @@ def _one_seed(
         dependency = subset.weights
         for learner in learners:  # chained: no two learners' solves side by side
             policy = _learn(learner, key_gail, game, subset, hyper, steps)
-            policy = tuple(_linalg.after(p, dependency) for p in policy)
+            policy = _linalg.after_tree(policy, dependency)
             dependency = policy[0]
             policies.append(policy)
         # The expert rides along as an extra "learner" (its metrics: eps = 0 and its own
         # NashGap), so that nash_gap is traced and compiled once for all of them.
-        policies.append(tuple(_linalg.after(p, dependency) for p in expert))
+        policies.append(_linalg.after_tree(expert, dependency))
         stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *policies)  # n x [L+1, S, A_i]
         metrics = jax.vmap(lambda pi: _metrics(game, pi, expert))(stacked)
         return subset.num_samples, metrics
@@ -527,7 +431,10 @@ def run_chunk(
             ("gail_entropy", config.gail_entropy),
         )
     }
-    shared = tag_expert(float(config.tag_temperature), str(dtype)) if family == "tag" else None
+    shared = None
+    if family == "tag":  # the paper's Tag expert, solved once per process
+        tag = game_families.tag_expert(TAG_ROWS, TAG_COLS, TAG_DISCOUNT, config.tag_temperature)
+        shared = (tag.game, tag.policy, tag.converged)
     group = program_families(config, family)
     # The largest dataset is sampled once; smaller ones are masks on it (Dataset.truncate).
     num_samples, metrics, expert, expert_converged = map_seeds(

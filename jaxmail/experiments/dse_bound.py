@@ -234,7 +234,7 @@ def _one_seed(
     violation = jax.vmap(_dominance)(games, experts)
     best = jnp.argmax(jnp.nan_to_num(objective, nan=-jnp.inf))  # 0 for the other families
     game, expert = jax.tree_util.tree_map(lambda x: x[best], (games, experts))
-    expert = tuple(_linalg.after(e, violation) for e in expert)
+    expert = _linalg.after_tree(expert, violation)
     data = jm.data.sample_demonstrations(
         key_data,
         game,
@@ -260,7 +260,7 @@ def _one_seed(
         (_repeat(game, k), _repeat(expert, k), cloned),
         (games, experts, experts),
     )
-    all_policies = tuple(_linalg.after(p, samples) for p in all_policies)
+    all_policies = _linalg.after_tree(all_policies, samples)
     check = jax.vmap(tightness.lemma3_check)(all_games, all_experts, all_policies)
     expert_check = jax.tree_util.tree_map(lambda x: x[count + k :], check)
     check = jax.tree_util.tree_map(lambda x: x[: count + k], check)

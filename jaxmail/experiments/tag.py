@@ -75,7 +75,6 @@ import dataclasses
 import functools
 import math
 import os
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,14 +82,15 @@ import numpy as np
 
 import jaxmail as jm
 from jaxmail import _linalg, regularised, theory
-from jaxmail.experiments import reporting, results
+from jaxmail.experiments import families, reporting, results
 from jaxmail.experiments.base import Config, Experiment, Setting, Table, register
+from jaxmail.experiments.families import TagExpert
 from jaxmail.experiments.findings import Finding, bound_finding
 from jaxmail.experiments.reporting import numbers, trend
 from jaxmail.experiments.results import violation_tolerance
 from jaxmail.experiments.rules import NON_EMPTY, Relation, each, field, integer, number
 from jaxmail.experiments.sharding import map_seeds
-from jaxmail.tolerances import best_response_set_tol as default_set_tol
+from jaxmail.metrics import imitation_report
 
 PERTURBED = "perturbed"
 BC = "bc"
@@ -160,87 +160,13 @@ def settings(config: TagConfig) -> list[Setting]:
 # The expert (once per temperature and process).
 
 
-class TagExpert(NamedTuple):
-    """The Tag game and its soft Nash expert at one temperature.
-
-    Attributes:
-      game: the Tag game.
-      policy: two arrays ``[S, A]``, the regularised equilibrium.
-      occupancy: ``[S]`` the expert's state occupancy ``d^E``.
-      nash_gap: ``[]`` its NashGap in the unregularised game.
-      soft_nash_gap: ``[]`` its NashGap in the regularised game (~0).
-      converged: ``[]`` bool: the solver and both certificates converged.
-    """
-
-    game: jm.MarkovGame
-    policy: tuple[jax.Array, ...]
-    occupancy: jax.Array
-    nash_gap: jax.Array
-    soft_nash_gap: jax.Array
-    converged: jax.Array
-
-
-@functools.lru_cache(maxsize=32)
-def _tag_expert(rows, cols, discount, temperature, dtype):
-    del dtype  # part of the cache key: the arrays follow the run's x64 mode
-    game = jm.games.tag(rows, cols, discount=discount)
-    eq = jm.equilibria.soft_nash_vi(game, temperature=temperature)
-    occupancy = jm.state_occupancy(game, eq.policy)
-    converged = eq.converged & jnp.all(eq.nash_gap.converged) & jnp.all(eq.soft_nash_gap.converged)
-    return TagExpert(
-        game, eq.policy, occupancy, eq.nash_gap.nash_gap, eq.soft_nash_gap.nash_gap, converged
-    )
-
-
 def tag_expert(config: TagConfig, temperature: float) -> TagExpert:
     """The game and the expert of one setting, computed once per process (deterministic)."""
-    dtype = jnp.zeros(()).dtype.name
-    return _tag_expert(config.rows, config.cols, config.discount, float(temperature), dtype)
+    return families.tag_expert(config.rows, config.cols, config.discount, temperature)
 
 
 # ----------------------------------------------------------------------------------------------
 # Kernels of one seed.
-
-
-def gaps_and_shifts(game, policy, expert, occupancy):
-    """NashGap, NashConv and every player's BR shift from ONE best-response solve.
-
-    The same numbers as :func:`jaxmail.nash_gap` and :func:`jaxmail.best_response_shift`,
-    which would each solve every player's induced MDP (twice the policy iterations, and twice
-    their compilation): from :func:`jaxmail.best_responses`,
-    ``g_i = V_i^{*, pi_-i}(mu0) - V_i^pi(mu0)``, and player ``i``'s shift is
-    ``d^E . ||e_a(s) - E_i(.|s)||_1`` with ``a(s)`` the near-optimal action (``Q_i^*(s, a) >=
-    V_i^*(s) - tol``, ``tol`` :func:`jaxmail.responses.default_set_tol`) of least expert
-    mass (docs/theory.md §2). ``tests/test_experiment_tag.py`` checks both against the library.
-
-    Args:
-      game: one game.
-      policy: ``n`` arrays ``[S, A_i]``.
-      expert: ``n`` arrays ``[S, A_i]``.
-      occupancy: ``[S]`` the expert's state occupancy ``d^E``.
-
-    Returns:
-      ``(nash_gap [], nash_conv [], shifts [n], converged [])``.
-    """
-    responses, v_pi = jm.best_responses(game, policy)
-    best = jnp.stack([br.values for br in responses]) @ game.initial
-    gains = best - v_pi @ game.initial
-    tol = default_set_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)))
-    shifts = []
-    for br, e in zip(responses, expert):
-        q = br.q_values
-        near = q >= jnp.max(q, axis=-1, keepdims=True) - tol
-        far = jax.nn.one_hot(jnp.argmin(jnp.where(near, e, jnp.inf), axis=-1), e.shape[-1])
-        shifts.append(occupancy @ jnp.sum(jnp.abs(far.astype(e.dtype) - e), axis=-1))
-    converged = jnp.all(jnp.stack([br.converged for br in responses]))
-    return jnp.max(gains), jnp.sum(gains), jnp.stack(shifts), converged
-
-
-def _envelope_at(bc_errors, values, at):
-    """``max { values[k] : bc_errors[k] <= at[j] }`` for every ``j`` (the paper's tight curve)."""
-    env = jm.theory.perturbation_envelope(bc_errors, values)
-    index = jnp.searchsorted(env.bc_errors, at, side="right") - 1
-    return jnp.where(index >= 0, env.envelope[jnp.maximum(index, 0)], jnp.nan)
 
 
 def _one_seed(
@@ -297,8 +223,10 @@ def _one_seed(
     policies = tuple(jnp.concatenate([p, c]) for p, c in zip(perturbed, cloned))  # [P, S, A]
 
     def measure(policy):
-        # Every solve waits for the previous one (jaxlib 0.10 CPU deadlock, jaxmail/_linalg.py).
-        eps = jm.bc_error(game, policy, expert)
+        # The report's solves are chained inside; every later solve waits for it (jaxlib 0.10
+        # CPU deadlock, jaxmail/_linalg.py).
+        report = imitation_report(game, policy, expert=expert)
+        eps = report.bc_error
         estimate = jm.imitation.estimate_bc_error(
             key_boot,
             game,
@@ -308,12 +236,10 @@ def _one_seed(
             num_bootstrap=num_bootstrap,
             confidence=confidence,
         )
-        gap, conv, shift, converged = gaps_and_shifts(
-            game, tuple(_linalg.after(p, eps) for p in policy), expert, occupancy
-        )
+        gap = report.nash_gap
         soft_gap = jm.equilibria.soft_nash_gap(
             game,
-            tuple(_linalg.after(p, shift) for p in policy),
+            _linalg.after_tree(policy, report.br_shift),
             temperature=temperature,
             zero_sum=True,
         )
@@ -325,20 +251,20 @@ def _one_seed(
             "eps_bc_estimate": estimate.estimate,
             "eps_bc_low": estimate.low,
             "eps_bc_high": estimate.high,
-            "nash_gap": gap,
-            "nash_conv": conv,
+            "nash_gap": gap.nash_gap,
+            "nash_conv": gap.nash_conv,
             "soft_nash_gap": soft_gap.nash_gap,
-            "br_shift": jnp.max(shift),
+            "br_shift": jnp.max(report.br_shift),
             "soft_br_shift": jnp.max(soft.shifts),
-            "converged": converged & jnp.all(soft_gap.converged) & soft.converged,
+            "converged": report.converged & jnp.all(soft_gap.converged) & soft.converged,
         }
 
     out = jax.vmap(measure)(policies)
     eps = out["eps_bc"]
     at = jm.theory.lemma4_delta_argument(eps, game.num_players)
-    out["delta_envelope"] = _envelope_at(eps, out["br_shift"], at)
-    out["soft_delta_envelope"] = _envelope_at(eps, out["soft_br_shift"], at)
-    out["nash_gap_envelope"] = _envelope_at(eps, out["nash_gap"], eps)
+    out["delta_envelope"] = theory.envelope_at(eps, out["br_shift"], at)
+    out["soft_delta_envelope"] = theory.envelope_at(eps, out["soft_br_shift"], at)
+    out["nash_gap_envelope"] = theory.envelope_at(eps, out["nash_gap"], eps)
     r_max = theory.reward_bound(game)
     out["reward_bound"] = jnp.broadcast_to(r_max, eps.shape)
     out["soft_reward_bound"] = jnp.broadcast_to(
@@ -350,7 +276,7 @@ def _one_seed(
     # The certified soft delta at each row's Lemma 4 argument; its solves wait for the rows'.
     certified = theory.soft_delta_upper_bound(
         game,
-        tuple(_linalg.after(p, out["nash_gap"]) for p in expert),
+        _linalg.after_tree(expert, out["nash_gap"]),
         at,
         temperature=temperature,
         zero_sum=True,
@@ -425,19 +351,19 @@ def run_chunk(config: TagConfig, setting: Setting, keys: jax.Array) -> dict[str,
 
 
 def pooled_envelope(bc_errors, values, at) -> np.ndarray:
-    """``max { values[k] : bc_errors[k] <= at[j] }`` in NumPy (NaN where no policy qualifies).
+    """``max { values[k] : bc_errors[k] <= at[j] }`` in float64 (NaN where no policy qualifies).
 
-    The paper's tight curve over policies pooled from several seeds: ``bc_errors`` and
-    ``values`` are ``[K]``, ``at`` is ``[L]`` (or a scalar); returns ``[L]``.
+    :func:`jaxmail.theory.envelope_at` over policies pooled from several seeds, on the table's
+    float64 columns: ``bc_errors`` and ``values`` are ``[K]``, ``at`` is ``[L]`` (or a scalar);
+    returns ``[L]``.
     """
-    bc_errors, values = np.asarray(bc_errors, float), np.asarray(values, float)
-    at = np.atleast_1d(np.asarray(at, float))
-    if not len(bc_errors):
-        return np.full(at.shape, np.nan)
-    order = np.argsort(bc_errors, kind="stable")
-    running = np.maximum.accumulate(values[order])
-    index = np.searchsorted(bc_errors[order], at, side="right") - 1
-    return np.where(index >= 0, running[np.maximum(index, 0)], np.nan)
+    with jax.enable_x64(True):
+        out = theory.envelope_at(
+            np.asarray(bc_errors, np.float64),
+            np.asarray(values, np.float64),
+            np.asarray(at, np.float64),
+        )
+        return np.asarray(out)
 
 
 def _figure_temperature(config: TagConfig) -> float:
