@@ -1,26 +1,39 @@
-"""Batched NashGap (all players' best responses plus the joint evaluation): speed table.
+"""Batched NashGap against its floor and against the NumPy reference: speed table.
 
-For each size (S states, n players, A actions each) and dtype, a batch of random games and
-random policies is solved by ``jax.jit(jax.vmap(jm.nash_gap))`` and, game by game, by the NumPy
-reference ``tests/reference.py::nash_gap_policy_iteration`` (the same exact policy-iteration
-algorithm, vectorised with NumPy per game). Columns:
+For each size (S states, n players, A actions each) a batch of random games and random
+policies (``tests/reference.py``: Dirichlet transitions, rewards in [-1, 1]) is solved by
+``jax.jit(jax.vmap(jm.nash_gap))`` and, game by game, by the NumPy reference
+``tests/reference.py::nash_gap_policy_iteration`` (exact policy iteration, vectorised with NumPy
+per game). Every time is CPU milliseconds of this process per game (the minimum over
+``--repeats`` runs of the compiled batch, divided by the batch), measured in the same run on
+the same batch.
+Columns:
 
-* ``batch``: games in the batch (64, fewer where the batch's transition tensors would exceed
-  ``--max-batch-bytes``).
-* ``compile s``: ``lower().compile()`` of the batched program.
-* ``jax ms/game``: median over ``--repeats`` runs of the compiled batch, divided by ``batch``.
-* ``numpy ms/game``: mean over ``--numpy-games`` games of the reference.
-* ``speed-up``: numpy / jax.
-* ``floor ms/game``: ``n`` reads of one game's transition tensor at the measured memory
-  bandwidth, plus the LU flops of the solves actually performed (one for ``V^pi`` and one per
-  policy-iteration step of every player, ``2/3 S^3`` each) at the measured batched-LU rate.
-* ``x floor``: jax / floor.
-* ``PI steps``: mean policy-iteration steps per player.
+* ``LU``: one batched LU factorisation of an ``S x S`` matrix per game.
+* ``evaluate``: ``jm.evaluate`` (contraction, one factorisation, values and occupancy).
+* ``BR``: ``jm.best_response`` of player 0 alone.
+* ``nash_gap``: ``jm.nash_gap`` (every player's exact best response and the joint values).
+* ``floor``: the work that any exact method of this kind has to do, each part timed alone:
+  ``n + 1`` batched LU factorisations (the joint evaluation and one policy-evaluation step
+  per player), the triangular solves they need (``n`` right-hand sides for the joint values,
+  one per player), and two reads of ``P`` (the recursive contraction that gives every
+  player's induced tensor, which touches every entry of ``P`` twice). The factorisations and
+  solves are written here as ``jaxmail._linalg`` does them (LAPACK ``getrf`` of ``A^T`` and
+  two ``trsm``), so the floor does not move with the library's version.
+* ``x floor``: nash_gap / floor.
+* ``numpy``: the reference, mean over ``--numpy-games`` games; ``speed-up``: numpy / nash_gap.
+* ``PI``: with ``--pi-steps``, mean and max policy-evaluation steps per player (each step is
+  one exact evaluation).
+* ``compile s``: compiling the batched nash_gap (wall clock).
+
+With ``--mdp`` a second table times batched ``jm.solve_mdp`` (policy iteration from the
+greedy policy of the rewards) against its floor (one factorisation and one solve per MDP and
+one read of its transitions).
 
 Usage::
 
-    python benchmarks/nash_gap.py                 # the full table (several minutes)
-    python benchmarks/nash_gap.py --quick         # S=16 only
+    python benchmarks/nash_gap.py --repeats 3                      # the full grid
+    python benchmarks/nash_gap.py --states 64 --players 2 --actions 4
 """
 
 from __future__ import annotations
@@ -30,164 +43,241 @@ import os
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]
 
-import jaxmail as jm  # before any JAX computation: sets the XLA guard
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import reference as ref  # noqa: E402
+from jax import lax  # noqa: E402
+
+import jaxmail as jm  # noqa: E402  (before any JAX computation: the XLA guard)
+from jaxmail import _contract  # noqa: E402
 
 
 def _random_batch(seed, batch, num_states, actions, discount, dtype):
     rng = np.random.default_rng(seed)
     games, policies = [], []
     for _ in range(batch):
-        P, R, mu0 = ref.random_game(rng, num_states, actions, discount)
-        games.append((P, R, mu0))
+        games.append(ref.random_game(rng, num_states, actions, discount))
         policies.append(ref.random_policy(rng, num_states, actions))
-    stack = lambda *xs: np.stack(xs).astype(dtype)  # noqa: E731
+
+    def stack(*xs):
+        return jnp.asarray(np.stack(xs).astype(dtype))
+
     P = stack(*[g[0] for g in games])
     R = stack(*[g[1] for g in games])
     mu0 = stack(*[g[2] for g in games])
     pis = tuple(stack(*[p[i] for p in policies]) for i in range(len(actions)))
-    return games, policies, (P, R, mu0), pis
+    batch_game = jm.game.MarkovGame.tree_unflatten(
+        None, (P, R, mu0, jnp.full((batch,), discount, dtype))
+    )
+    return games, policies, batch_game, pis
 
 
-def _median_time(fn, repeats):
-    times = []
+def _cpu_time(fn, args, repeats):
+    """``(compile s, min CPU s per call)`` of ``jax.jit(fn)(*args)``."""
+    f = jax.jit(fn)
+    t = time.perf_counter()
+    compiled = f.lower(*args).compile()
+    compile_s = time.perf_counter() - t
+    jax.block_until_ready(compiled(*args))
+    best = np.inf
     for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        t = time.process_time()
+        jax.block_until_ready(compiled(*args))
+        best = min(best, time.process_time() - t)
+    return compile_s, best
 
 
-def _bandwidth(dtype) -> float:
-    """Bytes per second of one fused read (sum) over a 256 MiB array."""
-    x = jnp.ones((256 * 2**20 // jnp.dtype(dtype).itemsize,), dtype)
-    f = jax.jit(jnp.sum)
-    jax.block_until_ready(f(x))
-    return x.nbytes / _median_time(lambda: f(x), 5)
+def _factor(m, gamma):
+    """LU of ``(I - gamma M)^T`` with its row permutation, as ``jaxmail._linalg.factorize``."""
+    a = jnp.eye(m.shape[-1], dtype=m.dtype) - gamma * m
+    lu, _, permutation = lax.linalg.lu(a.T)
+    return lu, permutation
 
 
-def _lu_rate(num_states, batch, dtype) -> float:
-    """Flops per second of a batched LU factorisation of ``batch`` SxS matrices."""
-    a = jnp.eye(num_states, dtype=dtype) + 0.01 * jax.random.uniform(
-        jax.random.key(0), (batch, num_states, num_states), dtype
+def _solve(lu, b):
+    """``(I - gamma M)^-1 b`` from :func:`_factor`, as ``jaxmail._linalg.lu_solve``."""
+    lu, permutation = lu
+    x = b[:, None] if b.ndim == 1 else b
+    x = lax.linalg.triangular_solve(lu, x, left_side=True, lower=False, transpose_a=True)
+    x = lax.linalg.triangular_solve(
+        lu, x, left_side=True, lower=True, unit_diagonal=True, transpose_a=True
     )
-    f = jax.jit(jax.scipy.linalg.lu_factor)
-    jax.block_until_ready(f(a))
-    t = _median_time(lambda: f(a), 5)
-    return batch * (2.0 / 3.0) * num_states**3 / t
+    x = jnp.zeros_like(x).at[permutation].set(x)
+    return x[:, 0] if b.ndim == 1 else x
 
 
-def run(sizes, dtypes, *, batch, repeats, numpy_games, max_batch_bytes, discount):
-    kernel = jax.jit(jax.vmap(jm.nash_gap))
-    header = (
-        "| dtype | S | n | A | batch | compile s | jax ms/game | numpy ms/game | speed-up "
-        "| floor ms/game | x floor | PI steps |"
+def _floor_parts(game, policy, repeats):
+    """CPU seconds (per batch) of each part of the floor, timed alone on this batch."""
+    P = game.transition
+    b, s = P.shape[0], P.shape[1]
+    n = len(policy)
+    dtype = P.dtype
+    # n + 1 stochastic matrices per game, taken from P (any stochastic matrices do).
+    flat = P.reshape(b, s, -1, s)
+    m = jnp.stack([flat[:, :, i % flat.shape[2], :] for i in range(n + 1)], axis=1)
+    m = m.reshape(b * (n + 1), s, s)
+    gamma = game.discount[0]
+
+    def factor(m):
+        return jax.vmap(lambda x: _factor(x, gamma))(m)
+
+    _, t_lu = _cpu_time(factor, (m,), repeats)
+    lu = jax.jit(factor)(m)
+    joint = jax.tree_util.tree_map(lambda x: x.reshape(b, n + 1, *x.shape[1:])[:, 0], lu)
+    players = jax.tree_util.tree_map(
+        lambda x: x.reshape(b, n + 1, *x.shape[1:])[:, 1:].reshape(b * n, *x.shape[1:]), lu
     )
-    print(header)
-    print("|---" * 12 + "|")
-    rates = {}
-    for dtype in dtypes:
-        x64 = dtype == "float64"
-        with jax.enable_x64(x64):
-            bw = _bandwidth(dtype)
-            for num_states, n, a in sizes:
-                actions = (a,) * n
-                itemsize = np.dtype(dtype).itemsize
-                game_bytes = num_states * num_states * a**n * itemsize
-                b = int(max(1, min(batch, max_batch_bytes // game_bytes)))
-                games, policies, (P, R, mu0), pis = _random_batch(
-                    0, b, num_states, actions, discount, dtype
-                )
-                batch_game = jax.tree_util.tree_map(
-                    jnp.asarray,
-                    jm.game.MarkovGame.tree_unflatten(
-                        None, (P, R, mu0, np.full((b,), discount, dtype))
-                    ),
-                )
-                batch_pi = tuple(jnp.asarray(p) for p in pis)
-                t = time.perf_counter()
-                compiled = kernel.lower(batch_game, batch_pi).compile()
-                compile_s = time.perf_counter() - t
-                out = compiled(batch_game, batch_pi)
-                jax.block_until_ready(out)
-                if not bool(np.all(out.converged)):
-                    print(f"# warning: not all converged at S={num_states} n={n} A={a}")
-                run_once = lambda c=compiled, g=batch_game, p=batch_pi: c(g, p)  # noqa: E731
-                jax_s = _median_time(run_once, repeats) / b
+    rhs_joint = jnp.ones((b, s, n), dtype)
+    rhs_players = jnp.ones((b * n, s), dtype)
+    solve = jax.vmap(_solve)
+    _, t_solve_joint = _cpu_time(solve, (joint, rhs_joint), repeats)
+    _, t_solve_players = _cpu_time(solve, (players, rhs_players), repeats)
 
-                k = min(numpy_games, b)
-                t = time.perf_counter()
-                ref_gaps = []
-                for (Pg, Rg, mg), pg in list(zip(games, policies))[:k]:
-                    ref_gaps.append(ref.nash_gap_policy_iteration(Pg, Rg, mg, discount, pg))
-                numpy_s = (time.perf_counter() - t) / k
-                worst = max(
-                    float(np.max(np.abs(np.asarray(out.gains[j]) - ref_gaps[j]["gains"])))
-                    for j in range(k)
-                )
-                scale = 1.0 / (1.0 - discount)
-                tol = (1e-3 if dtype == "float32" else 1e-8) * scale
-                if worst > tol:
-                    print(f"# warning: max |gain - reference| = {worst:.3g} > {tol:.3g}")
+    def reads(P, policy):  # every player's induced tensor: every entry of P read twice
+        return jax.vmap(lambda p, pi: _contract.induced_tensors(p, pi, trailing=1))(P, policy)
 
-                key = (num_states, dtype)
-                if key not in rates:
-                    rates[key] = _lu_rate(num_states, 64, dtype)
-                # Exact count of solves: 1 joint + every player's PI steps.
-                steps = _pi_steps(batch_game, batch_pi)
-                solves = 1.0 + float(np.mean(np.sum(steps, axis=-1)))
-                floor_s = n * game_bytes / bw + solves * (2.0 / 3.0) * num_states**3 / rates[key]
-                print(
-                    f"| {dtype} | {num_states} | {n} | {a} | {b} | {compile_s:.2f} | "
-                    f"{jax_s * 1e3:.3f} | {numpy_s * 1e3:.3f} | {numpy_s / jax_s:.1f} | "
-                    f"{floor_s * 1e3:.3f} | {jax_s / floor_s:.2f} | "
-                    f"{float(np.mean(steps)):.2f} |",
-                    flush=True,
-                )
-
-
-_steps_kernel = jax.jit(
-    jax.vmap(lambda g, p: jnp.stack([br.iterations for br in jm.best_responses(g, p)[0]]))
-)
+    _, t_reads = _cpu_time(reads, (P, policy), repeats)
+    return dict(lu=t_lu, solves=t_solve_joint + t_solve_players, reads=t_reads)
 
 
 def _pi_steps(game, policy):
-    return np.asarray(_steps_kernel(game, policy))
+    def steps(g, p):
+        return jnp.stack([br.iterations for br in jm.best_responses(g, p)[0]])
+
+    return np.asarray(jax.jit(jax.vmap(steps))(game, policy))
+
+
+def run_nash_gap(sizes, dtype, *, batch, repeats, numpy_games, max_batch_bytes, discount, pi_steps):
+    print(
+        "| S | n | A | batch | LU | evaluate | BR | nash_gap | floor (LUs + solves + reads) "
+        "| x floor | numpy | speed-up | PI mean/max | compile s |"
+    )
+    print("|---" * 14 + "|")
+    for num_states, n, a in sizes:
+        actions = (a,) * n
+        game_bytes = num_states * num_states * a**n * np.dtype(dtype).itemsize
+        b = int(max(1, min(batch, max_batch_bytes // game_bytes)))
+        games, policies, game, pis = _random_batch(0, b, num_states, actions, discount, dtype)
+
+        compile_s, t_gap = _cpu_time(jax.vmap(jm.nash_gap), (game, pis), repeats)
+        out = jax.jit(jax.vmap(jm.nash_gap))(game, pis)
+        if not bool(np.all(out.converged)):
+            print(f"# warning: not all converged at S={num_states} n={n} A={a}")
+        _, t_eval = _cpu_time(jax.vmap(jm.evaluate), (game, pis), repeats)
+        _, t_br = _cpu_time(jax.vmap(lambda g, p: jm.best_response(g, p, 0)), (game, pis), repeats)
+        parts = _floor_parts(game, pis, repeats)
+        t_floor = sum(parts.values())
+        t_lu1 = parts["lu"] / (n + 1)
+
+        k = min(numpy_games, b)
+        t = time.process_time()
+        ref_gaps = [
+            ref.nash_gap_policy_iteration(*games[j], discount, policies[j]) for j in range(k)
+        ]
+        t_numpy = (time.process_time() - t) / k
+        worst = max(
+            float(np.max(np.abs(np.asarray(out.gains[j]) - ref_gaps[j]["gains"]))) for j in range(k)
+        )
+        tol = (1e-3 if dtype == "float32" else 1e-8) / (1.0 - discount)
+        if worst > tol:
+            print(f"# warning: max |gain - reference| = {worst:.3g} > {tol:.3g}")
+        steps = "-"
+        if pi_steps:
+            it = _pi_steps(game, pis)
+            steps = f"{it.mean():.2f}/{it.max()}"
+        per = 1e3 / b
+        split = " + ".join(f"{parts[k] * per:.3f}" for k in ("lu", "solves", "reads"))
+        print(
+            f"| {num_states} | {n} | {a} | {b} | {t_lu1 * per:.3f} | {t_eval * per:.3f} | "
+            f"{t_br * per:.3f} | {t_gap * per:.3f} | {t_floor * per:.3f} ({split}) | "
+            f"{t_gap / t_floor:.2f} | {t_numpy * 1e3:.3f} | {t_numpy * b / t_gap:.1f} | "
+            f"{steps} | {compile_s:.1f} |",
+            flush=True,
+        )
+
+
+def run_solve_mdp(states, a, dtype, *, batch, repeats, discount):
+    print()
+    print("| S | A | batch | solve_mdp ms | floor ms | x floor | PI mean/max | compile s |")
+    print("|---" * 8 + "|")
+    for num_states in states:
+        rng = np.random.default_rng(1)
+        P = rng.dirichlet(np.ones(num_states), size=(batch, num_states, a)).astype(dtype)
+        r = rng.uniform(-1, 1, size=(batch, num_states, a)).astype(dtype)
+        P, r = jnp.asarray(P), jnp.asarray(r)
+        gamma = jnp.asarray(discount, dtype)
+
+        def solve(P, r, gamma=gamma):
+            return jax.vmap(lambda p, x: jm.solve_mdp(p, x, gamma))(P, r)
+
+        compile_s, t_pi = _cpu_time(solve, (P, r), repeats)
+        sol = jax.jit(solve)(P, r)
+
+        def factor(m, gamma=gamma):
+            return jax.vmap(lambda x: _factor(x, gamma))(m)
+
+        _, t_lu = _cpu_time(factor, (P[:, :, 0, :],), repeats)
+        lu = jax.jit(factor)(P[:, :, 0, :])
+        _, t_solve = _cpu_time(jax.vmap(_solve), (lu, r[:, :, 0]), repeats)
+        _, t_read = _cpu_time(lambda P: jnp.sum(P, axis=-1), (P,), repeats)
+        t_floor = t_lu + t_solve + t_read
+        it = np.asarray(sol.iterations)
+        per = 1e3 / batch
+        print(
+            f"| {num_states} | {a} | {batch} | {t_pi * per:.3f} | {t_floor * per:.3f} | "
+            f"{t_pi / t_floor:.2f} | {it.mean():.2f}/{it.max()} | {compile_s:.1f} |",
+            flush=True,
+        )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="S = 16 only")
     parser.add_argument("--states", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--players", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--actions", type=int, nargs="+", default=[2, 4])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--numpy-games", type=int, default=8)
     parser.add_argument("--max-batch-bytes", type=int, default=2 * 2**30)
     parser.add_argument("--discount", type=float, default=0.95)
+    parser.add_argument("--mdp", action="store_true", help="also time batched solve_mdp")
+    parser.add_argument(
+        "--pi-steps", action="store_true", help="count policy-evaluation steps (one more compile)"
+    )
     args = parser.parse_args(argv)
-    states = [16] if args.quick else args.states
-    sizes = [(s, n, a) for s in states for n in args.players for a in args.actions]
-    flags = os.environ.get("XLA_FLAGS")
-    print(f"# jax {jax.__version__}, devices {jax.devices()}, XLA_FLAGS={flags}")
-    print(f"# discount {args.discount}, random policies, Dirichlet games (tests/reference.py)")
-    run(
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    sizes = [(s, n, a) for s in args.states for n in args.players for a in args.actions]
+    print(
+        f"# jax {jax.__version__}, {os.cpu_count()} CPUs, XLA_FLAGS={os.environ.get('XLA_FLAGS')}"
+    )
+    print(f"# {args.dtype}, discount {args.discount}, load average {os.getloadavg()}")
+    print("# times: CPU ms per game (min over repeats); floor: see the module docstring")
+    run_nash_gap(
         sizes,
-        args.dtypes,
+        args.dtype,
         batch=args.batch,
         repeats=args.repeats,
         numpy_games=args.numpy_games,
         max_batch_bytes=args.max_batch_bytes,
         discount=args.discount,
+        pi_steps=args.pi_steps,
     )
+    if args.mdp:
+        run_solve_mdp(
+            args.states,
+            4,
+            args.dtype,
+            batch=args.batch,
+            repeats=args.repeats,
+            discount=args.discount,
+        )
+    print(f"# load average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

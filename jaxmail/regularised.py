@@ -33,12 +33,11 @@ from jaxmail._args import check_count, check_scalar
 from jaxmail.evaluation import state_occupancy
 from jaxmail.game import MarkovGame
 from jaxmail.policy import check_policy
-from jaxmail.responses import NashGap, induced_mdps
-from jaxmail.tolerances import value_tol
+from jaxmail.responses import NashGap, induced_mdps, masked, padded, padded_action_mask
+from jaxmail.tolerances import value_rounding_tol, value_tol
 
 Array = jax.Array
 
-PAD_LOGIT_FRACTION = 0.5  # padded actions get logits finfo.min * this (finite: no inf - inf)
 SOFT_MAX_ITERS = 1000  # soft value iteration reaches its rounding floor long before
 
 
@@ -138,11 +137,9 @@ def soft_best_response_shift(
         1,
         a_max,
     )  # [n, S, A]
-    mask = jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
-    )
+    mask = padded_action_mask(game)  # [n, S, A]
     scale = jnp.max(jnp.abs(reward)) + temperature * np.log(a_max)
-    tol = 64.0 * jnp.finfo(dtype).eps * jnp.maximum(scale, 1.0) / (1.0 - gamma)
+    tol = value_rounding_tol(dtype, gamma, scale)
     ratio = gamma / (1.0 - gamma)
 
     def bellman(v):  # (logits Q / tau [n, S, A], T v [n, S])
@@ -180,20 +177,10 @@ def log_normalize(z: Array) -> Array:
     return z - logsumexp(z, axis=-1, keepdims=True)
 
 
-def padded(arrays, axis, width):
-    """The arrays zero-padded along ``axis`` to ``width`` and stacked (a new leading axis)."""
-    out = []
-    for x in arrays:
-        widths = [(0, 0)] * x.ndim
-        widths[axis] = (0, width - x.shape[axis])
-        out.append(jnp.pad(x, widths))
-    return jnp.stack(out)
-
-
 def soft_bellman(p, r, mask, v, discount, tau):
     """``q = r + gamma P v`` ``[n, S, A]`` and ``T v = tau logsumexp(q / tau)`` ``[n, S]``."""
     q = r + discount * jnp.einsum("nsat,nt->nsa", p, v)
-    z = jnp.where(mask, q / tau, jnp.finfo(q.dtype).min * PAD_LOGIT_FRACTION)
+    z = masked(q / tau, mask)
     return z, tau * logsumexp(z, axis=-1)
 
 
@@ -294,12 +281,9 @@ def soft_nash_gap_after(game, policy, dependency, tau, tol, opponent_weight, *, 
     p = padded(transitions, 1, a_max)  # [n, S, A, S]
     r = padded(rewards, 1, a_max)  # [n, S, A]
     s = game.num_states
-    mask = jnp.stack(
-        [jnp.broadcast_to(jnp.arange(a_max) < a, (s, a_max)) for a in game.num_actions]
-    )
+    mask = padded_action_mask(game)  # [n, S, A]
     tiny = jnp.finfo(game.dtype).tiny
-    neg = jnp.finfo(game.dtype).min * PAD_LOGIT_FRACTION
-    z0 = jnp.where(mask, jnp.log(jnp.maximum(padded(policy, 1, a_max), tiny)), neg)
+    z0 = masked(jnp.log(jnp.maximum(padded(policy, 1, a_max), tiny)), mask)
 
     # Step k evaluates pi^k = softmax(z^k) (pi^0 = policy) and forms z^{k+1} = Q^k / tau. It
     # goes on until the residual is within tol or stops shrinking (the rounding floor).

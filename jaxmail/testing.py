@@ -51,6 +51,7 @@ from jaxmail.game import MarkovGame, probability_atol
 from jaxmail.imitation.base import Fit
 from jaxmail.policy import uniform_policy
 from jaxmail.responses import NashGap, nash_gap
+from jaxmail.tolerances import value_tol
 
 __all__ = [
     "assert_game",
@@ -64,10 +65,8 @@ __all__ = [
 
 
 def value_tolerance(game: MarkovGame) -> float:
-    """``64 eps max(1, r_max) / (1 - gamma)``: the comparison tolerance of value-scale numbers."""
-    eps = float(jnp.finfo(game.dtype).eps)
-    r_max = float(np.max(np.abs(np.asarray(game.reward, dtype=np.float64))))
-    return 64.0 * eps * max(1.0, r_max) / (1.0 - float(game.discount))
+    """The comparison tolerance of value-scale numbers: :func:`jaxmail.tolerances.value_tol`."""
+    return float(value_tol(game))
 
 
 def policy_tolerance(game: MarkovGame) -> float:

@@ -9,7 +9,8 @@ rounding in a value is of order ``eps r_max / (1 - gamma)^2`` in the worst case 
 tiny rewards keeps an absolute tolerance of a few ulps of 1.
 
 * :func:`value_tol`, ``64 eps max(1, r_max + extra) / (1 - gamma)``: rounding of a value; the
-  equilibrium solvers' stopping tests.
+  equilibrium solvers' stopping tests; :func:`value_rounding_tol` is the same for a payoff
+  scale given directly (a regularised, induced MDP).
 * :func:`policy_improvement_tol`, ``4 eps max(1, r_max) / (1 - gamma)^2``: the Q-value gain that
   counts as an improvement in policy iteration.
 * :func:`best_response_set_tol`, ``sqrt(eps) max(1, r_max) / (1 - gamma)``: the Q-value shortfall
@@ -44,9 +45,17 @@ def value_tol(game: MarkovGame, extra: Array | float = 0.0) -> Array:
     factor 64 leaves room for the dozens of roundings an evaluation accumulates, each of size
     ``eps`` times the value scale ``max(1, r_max) / (1 - gamma)``.
     """
-    eps = jnp.finfo(game.dtype).eps
-    scale = jnp.maximum(jnp.max(jnp.abs(game.reward)) + extra, 1.0)
-    return 64.0 * eps * scale / (1.0 - game.discount)
+    return value_rounding_tol(game.dtype, game.discount, jnp.max(jnp.abs(game.reward)) + extra)
+
+
+def value_rounding_tol(dtype, discount: Array, scale: Array) -> Array:
+    """``64 eps max(1, scale) / (1 - gamma)``: :func:`value_tol` of a payoff scale given directly.
+
+    For values of a payoff other than the game's own rewards (an induced, regularised MDP):
+    ``scale`` bounds that payoff's magnitude.
+    """
+    eps = jnp.finfo(dtype).eps
+    return 64.0 * eps * jnp.maximum(scale, 1.0) / (1.0 - discount)
 
 
 def policy_improvement_tol(dtype, discount: Array, reward_scale: Array) -> Array:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import count_compilations
 
 import jaxmail as jm
 from jaxmail.imitation import matching as mm
@@ -264,9 +265,13 @@ def test_vmap_over_entropy_equals_a_python_loop():
 def test_a_new_entropy_value_does_not_recompile():
     game, expert = _full_support()
     mm.measure_matching(game, expert, entropy=0.0, steps=STEPS)
-    size = mm._fit._cache_size()
-    mm.measure_matching(game, expert, entropy=0.05, steps=STEPS)
-    assert mm._fit._cache_size() == size
+    with count_compilations() as compiled:
+        mm.measure_matching(game, expert, entropy=0.05, steps=STEPS)
+    assert compiled[0] == 0
+    # The counter does count: a new number of steps (static) compiles again.
+    with count_compilations() as compiled:
+        mm.measure_matching(game, expert, entropy=0.05, steps=STEPS + 1)
+    assert compiled[0] > 0
 
 
 def test_loss_gradients_are_finite_with_zeros_in_the_target():

@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmail import _linalg
-from jaxmail._args import check_nonnegative
+from jaxmail._args import check_choice, check_nonnegative
 from jaxmail.data import (
     Dataset,
     check_dataset,
@@ -88,12 +88,6 @@ def probability_floor(dtype) -> float:
     ``q^2/floor^2`` stay finite, so gradients through a clipped entry never overflow.
     """
     return float(jnp.finfo(dtype).eps) ** 2
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
-    return value
 
 
 def _xlogy(x: Array, y: Array, floor: float) -> Array:
@@ -147,7 +141,7 @@ def divergence(p: Array, q: Array, kind: str = "kl", *, smoothing: float | Array
       >>> float(divergence(p, q, "kl"))   # log 2: q puts all its mass where p has 1/2
       0.693...
     """
-    _check_choice("kind", kind, DIVERGENCES)
+    check_choice("kind", kind, DIVERGENCES)
     p, q = jnp.asarray(p), jnp.asarray(q)
     if p.shape != q.shape:
         raise ValueError(f"p and q: shapes differ, {p.shape} and {q.shape}")
@@ -187,7 +181,7 @@ def learner_measure(game: MarkovGame, policy: Sequence[Array], *, measure: str) 
 
     One occupancy solve; differentiable in the policy and the game.
     """
-    _check_choice("measure", measure, MEASURES)
+    check_choice("measure", measure, MEASURES)
     policy = check_policy(game, policy)
     return _measure(state_occupancy(game, policy), policy, measure)
 
@@ -200,7 +194,7 @@ def target_measure(game: MarkovGame, target: Dataset | Sequence[Array], *, measu
     Raises:
       TypeError, ValueError: a dataset that does not fit the game, or a malformed policy.
     """
-    _check_choice("measure", measure, MEASURES)
+    check_choice("measure", measure, MEASURES)
     if isinstance(target, Dataset):
         check_dataset(game, target, name="target")
         if measure == "state":
@@ -235,8 +229,8 @@ def matching_loss(
     Returns:
       ``[]`` the loss; differentiable in ``logits`` (through the exact occupancy).
     """
-    kind = _check_choice("divergence", divergence, DIVERGENCES)
-    _check_choice("measure", measure, MEASURES)
+    kind = check_choice("divergence", divergence, DIVERGENCES)
+    check_choice("measure", measure, MEASURES)
     dtype = game.dtype
     policy = tuple(jax.nn.softmax(x, axis=-1) for x in logits)
     d = state_occupancy(game, policy)
@@ -303,8 +297,8 @@ def measure_matching(
       >>> float(jm.state_occupancy_error(ce.game, fit.policy, ce.expert)) < 1e-3
       True
     """
-    kind = _check_choice("divergence", divergence, DIVERGENCES)
-    measure = _check_choice("measure", measure, MEASURES)
+    kind = check_choice("divergence", divergence, DIVERGENCES)
+    measure = check_choice("measure", measure, MEASURES)
     optimizer = check_optimizer(DEFAULT_OPTIMIZER if optimizer is None else optimizer)
     steps = check_steps(steps)
     if isinstance(target, Dataset):
