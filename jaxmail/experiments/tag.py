@@ -29,7 +29,8 @@ zero-sum, 72 states; :func:`jaxmail.games.tag`). One setting per temperature ``t
      (:func:`jaxmail.imitation.estimate_bc_error`; one bootstrap key per seed, shared by its
      policies: common random numbers);
    * ``nash_gap``, ``nash_conv``: the unregularised game (:func:`jaxmail.nash_gap`'s numbers,
-     computed with the BR shift from one best-response solve, :func:`gaps_and_shifts`);
+     computed with the BR shift from one set of best responses,
+     :func:`jaxmail.metrics.imitation_report`);
    * ``soft_nash_gap``: the regularised game at ``tau``, zero-sum convention
      (:func:`jaxmail.equilibria.soft_nash_gap`), where the expert is an equilibrium;
    * ``br_shift``: ``max_i`` of the BR shift of Def 6 (:func:`jaxmail.best_response_shift`'s):
