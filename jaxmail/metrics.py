@@ -132,7 +132,7 @@ class ImitationReport(NamedTuple):
       occupancy_error: ``[]`` eps_rho, ``||rho^pi - rho^E||_1`` over states and JOINT actions.
       value_gap: ``[]`` ``max_i (V_i^E(mu0) - V_i^pi(mu0))``, signed.
       nash_gap: the policy's :class:`~jaxmail.NashGap` (``gains [n]``, ``nash_gap []``,
-        ``nash_conv []``, ``values [n]``, ``best_response_values [n]``, ``converged [n]``).
+        ``nash_conv []``, ``policy_values [n]``, ``best_response_values [n]``, ``converged [n]``).
       br_shift: ``[n]`` every player's BR shift, ``max over best responses b_i to pi_-i of
         E_{s ~ d^E} ||b_i(.|s) - E_i(.|s)||_1``.
       converged: ``[]`` bool: every best response converged and both evaluations are finite.

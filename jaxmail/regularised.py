@@ -236,7 +236,7 @@ def soft_nash_gap(
 
     Returns:
       A :class:`~jaxmail.NashGap`: ``gains [n]`` (``g_i^tau``), ``nash_gap``, ``nash_conv``,
-      ``values [n]`` (``V_i^{pi,tau}(mu0)``), ``best_response_values [n]``
+      ``policy_values [n]`` (``V_i^{pi,tau}(mu0)``), ``best_response_values [n]``
       (``V_i^{*,tau}(mu0)``, a lower bound) and ``converged [n]`` (accuracy ``tol`` proven).
 
     Raises:
