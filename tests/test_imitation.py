@@ -232,7 +232,7 @@ def test_perturb_policy(setting):
 def test_estimated_bc_error(setting):
     *_, policy, game, data = setting
     imitator = jm.imitation.perturb_policy(jax.random.key(1), policy, 0.4)
-    est = jm.imitation.estimate_bc_error(jax.random.key(2), game, data, imitator, policy)
+    est = jm.imitation.estimate_bc_error(jax.random.key(2), game, data, imitator, expert=policy)
     # Point estimate: the weighted average of per-step L1 distances, by a NumPy loop.
     w = np.asarray(data.weights) * np.asarray(data.mask)
     dist = [np.abs(np.asarray(p) - np.asarray(e)).sum(-1) for p, e in zip(imitator, policy)]
@@ -241,9 +241,11 @@ def test_estimated_bc_error(setting):
     np.testing.assert_allclose(est.estimate, max(per_player), rtol=1e-5)
     assert float(est.low) <= float(est.estimate) <= float(est.high)
     none = jm.imitation.estimate_bc_error(
-        jax.random.key(2), game, data, imitator, policy, num_bootstrap=0
+        jax.random.key(2), game, data, imitator, expert=policy, num_bootstrap=0
     )
     assert float(none.low) == float(none.high) == float(none.estimate)
+    with pytest.raises(TypeError):  # the expert by keyword only: a swap changes the result
+        jm.imitation.estimate_bc_error(jax.random.key(2), game, data, imitator, policy)
 
 
 @pytest.mark.slow
@@ -259,7 +261,9 @@ def test_estimated_bc_error_interval_covers(setting):
         demos = jd.sample_demonstrations(
             k_data, game, policy, num_trajectories=200, horizon=60, lengths="geometric"
         )
-        e = jm.imitation.estimate_bc_error(k_boot, game, demos, imitator, policy, num_bootstrap=200)
+        e = jm.imitation.estimate_bc_error(
+            k_boot, game, demos, imitator, expert=policy, num_bootstrap=200
+        )
         return e.low, e.high
 
     low, high = jax.jit(jax.vmap(interval))(jax.random.split(jax.random.key(9), 40))
@@ -289,6 +293,6 @@ def test_bad_arguments_raise(setting):
         jm.imitation.behavior_cloning(game, data, prior=(np.ones((5, 2)), np.ones((5, 3))))
     with pytest.raises(ValueError, match="num_bootstrap"):
         jm.imitation.estimate_bc_error(
-            jax.random.key(0), game, data, policy, policy, num_bootstrap=-2
+            jax.random.key(0), game, data, policy, expert=policy, num_bootstrap=-2
         )
     assert optax is not None

@@ -233,7 +233,7 @@ def _one_seed(
             game,
             held_out,
             policy,
-            expert,
+            expert=expert,
             num_bootstrap=num_bootstrap,
             confidence=confidence,
         )

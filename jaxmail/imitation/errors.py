@@ -51,8 +51,8 @@ def estimate_bc_error(
     game: MarkovGame,
     data: Dataset,
     policy: Sequence[Array],
-    expert: Sequence[Array],
     *,
+    expert: Sequence[Array],
     num_bootstrap: int = 1000,
     confidence: float | Array = 0.95,
 ) -> BCErrorEstimate:
