@@ -17,7 +17,7 @@ Kernels and the unit a row times:
   solver (``inner_tol = 0``, ``inner_max_iters = --inner-steps``).
 * ``logit_qre``: ONE iteration of ``jm.equilibria.logit_qre`` (temperature 1.0, its default
   ``method="extragradient"``: two exact evaluations per iteration).
-* ``gradient BC``: ONE gradient step of ``jm.imitation.behavior_cloning(method="gradient")``
+* ``gradient BC``: ONE gradient step of ``jm.imitation.gradient_behavior_cloning``
   (optax adam on the logits), on a dataset of 100 geometric-length demonstrations (cap 50) of
   a random policy per game.
 * ``measure matching``: ONE step of ``jm.imitation.measure_matching`` (joint state-action
@@ -496,7 +496,7 @@ def row_bc(timer, num_states, n, a, dtype, args):
     def make(k):
         def fn(game, data):
             return jax.vmap(
-                lambda g, d: jm.imitation.behavior_cloning(g, d, method="gradient", steps=k)
+                lambda g, d: jm.imitation.gradient_behavior_cloning(g, d, steps=k)
             )(game, data)
 
         return fn
