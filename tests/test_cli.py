@@ -75,7 +75,7 @@ def test_console_script_list():
         (["run", "dse-bound", "--set", "bogus=1"], "unknown configuration key(s) ['bogus']"),
         (["run", "dse-bound", "--set", "num_states=many"], "num_states: expected an integer"),
         (["run", "dse-bound", "--set", "oops"], "--set expects KEY=VALUE"),
-        (["run", "dse-bound", "--seeds", "0"], "seeds: must be >= 1"),
+        (["run", "dse-bound", "--seeds", "0"], "seeds: expected an int >= 1, got 0"),
         (["run", "counterexamples", "--players", "2"], "has no 'players' setting"),
     ],
 )
