@@ -137,7 +137,7 @@ def test_one_shot_nash_conv_matches_openspiel(x64, name):
         gains, nash_conv = _openspiel_nash_conv(meta, policy)
         np.testing.assert_allclose(ours.gains, gains, rtol=0, atol=EXACT)
         np.testing.assert_allclose(ours.nash_conv, nash_conv, rtol=0, atol=EXACT)
-        np.testing.assert_allclose(ours.values, _openspiel_values(meta, policy), atol=EXACT)
+        np.testing.assert_allclose(ours.policy_values, _openspiel_values(meta, policy), atol=EXACT)
 
 
 def test_one_shot_nash_conv_float32():
@@ -233,7 +233,7 @@ def test_multistep_nash_conv_matches_openspiel_exactly(x64, name, state_key, see
         assert nash_conv > 0.1  # a random policy is far from equilibrium: not a vacuous check
         np.testing.assert_allclose(ours.gains, gains, rtol=0, atol=EXACT)
         np.testing.assert_allclose(ours.nash_conv, nash_conv, rtol=0, atol=EXACT)
-        np.testing.assert_allclose(ours.values, _openspiel_values(meta, policy), atol=EXACT)
+        np.testing.assert_allclose(ours.policy_values, _openspiel_values(meta, policy), atol=EXACT)
 
 
 @pytest.mark.parametrize("name", [REPEATED_PD, GOOFSPIEL])
@@ -247,7 +247,7 @@ def test_multistep_discounted_within_bound(x64, name):
     ours = jm.nash_gap(game, policy)
     gains, _ = _openspiel_nash_conv(meta, policy)
     assert np.all(np.abs(np.asarray(ours.gains) - gains) <= 2 * delta)
-    assert np.all(np.abs(np.asarray(ours.values) - _openspiel_values(meta, policy)) <= delta)
+    assert np.all(np.abs(np.asarray(ours.policy_values) - _openspiel_values(meta, policy)) <= delta)
 
 
 def test_string_key_merges_exactly(x64):
@@ -317,7 +317,7 @@ def test_imperfect_information_our_gains_dominate(x64):
     policy = _policy(game, 7)
     ours = jm.nash_gap(game, policy)
     gains, _ = _openspiel_nash_conv(meta, policy)
-    np.testing.assert_allclose(ours.values, _openspiel_values(meta, policy), atol=EXACT)
+    np.testing.assert_allclose(ours.policy_values, _openspiel_values(meta, policy), atol=EXACT)
     assert np.all(np.asarray(ours.gains) >= gains - EXACT)
     assert np.any(np.asarray(ours.gains) > gains + 1e-3)
 
