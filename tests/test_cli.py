@@ -161,6 +161,15 @@ def test_keyboard_interrupt_exits_130(monkeypatch, tmp_path, capsys):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT to its default action. A shell that starts the test run
+    in the background (``pytest ... &``) sets SIGINT to "ignored", which children inherit; then
+    the CLI's Ctrl-C could not be tested."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*argv: str) -> subprocess.Popen:
     """``python -m jaxmail.cli ...`` with this checkout's jaxmail."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
@@ -168,6 +177,7 @@ def _cli(*argv: str) -> subprocess.Popen:
         [sys.executable, "-m", "jaxmail.cli", *argv],
         cwd=ROOT,
         env=env,
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -245,10 +255,16 @@ def test_a_swallowed_ctrl_c_still_exits_130(monkeypatch, tmp_path, capsys):
         return {"rows": 0, "computed_chunks": 1, "skipped_chunks": 0, "figures": []}
 
     monkeypatch.setattr(runner, "run", run)
-    assert main(["run", "counterexamples", "--quick", "--out", str(tmp_path / "out")]) == 130
-    assert chunks == [1]
-    assert "interrupted" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # Python's own handler, as in a terminal (a run started in the background by a shell
+    # begins with SIGINT ignored, and the CLI then leaves the handler alone).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["run", "counterexamples", "--quick", "--out", str(tmp_path / "out")]) == 130
+        assert chunks == [1]
+        assert "interrupted" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 @pytest.mark.slow  # a subprocess experiment run (about 36 s CPU)
