@@ -495,9 +495,9 @@ def row_bc(timer, num_states, n, a, dtype, args):
 
     def make(k):
         def fn(game, data):
-            return jax.vmap(
-                lambda g, d: jm.imitation.gradient_behavior_cloning(g, d, steps=k)
-            )(game, data)
+            return jax.vmap(lambda g, d: jm.imitation.gradient_behavior_cloning(g, d, steps=k))(
+                game, data
+            )
 
         return fn
 

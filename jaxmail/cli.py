@@ -210,8 +210,8 @@ _INTERRUPTED = (
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (module docstring)."""
     handler = None
+    _INTERRUPTS.count = 0  # only this call's Ctrl-C counts (a handler may stay uninstalled)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not in a test harness
-        _INTERRUPTS.count = 0
         handler = signal.signal(signal.SIGINT, _INTERRUPTS)
     try:
         code = _main(argv)

@@ -477,3 +477,19 @@ def test_unusable_compile_cache_warns_once(tmp_path, capsys, case):
     assert err.startswith(f"jaxmail: warning: compilation cache {path!r} is unusable (")
     assert err.count("\n") == 1
     assert jax.config.jax_compilation_cache_dir == before  # no cache: nothing changed
+
+
+def test_an_earlier_ctrl_c_does_not_stop_the_next_run(capsys):
+    """A Ctrl-C counted by one call of main does not leak into the next, also where main leaves
+    SIGINT alone (ignored, as in a run a shell started in the background)."""
+    import signal
+
+    from jaxmail import cli
+
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cli._INTERRUPTS.count = 1  # left over from an interrupted call
+        assert main(["list"]) == 0
+        assert "interrupted" not in capsys.readouterr().err
+    finally:
+        signal.signal(signal.SIGINT, outer)
