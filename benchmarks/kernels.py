@@ -88,6 +88,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import reference as ref  # noqa: E402
 from jax import lax  # noqa: E402
+from nash_gap import floor_factor, floor_solve  # noqa: E402  (the floor's LAPACK calls)
 
 import jaxmail as jm  # noqa: E402  (before any JAX computation: the XLA guard)
 
@@ -160,27 +161,8 @@ class Timer:
 # ----------------------------------------------------------------------------------------------
 
 
-def _factor(m, gamma):
-    """LU of ``(I - gamma m)^T`` with its row permutation (``m [S, S]``)."""
-    a = jnp.eye(m.shape[-1], dtype=m.dtype) - gamma * m
-    lu, _, permutation = lax.linalg.lu(a.T)
-    return lu, permutation
-
-
-def _solve(lu, b):
-    """``(I - gamma m)^-1 b`` from :func:`_factor` (``b [S]`` or ``[S, k]``)."""
-    lu, permutation = lu
-    x = b[:, None] if b.ndim == 1 else b
-    x = lax.linalg.triangular_solve(lu, x, left_side=True, lower=False, transpose_a=True)
-    x = lax.linalg.triangular_solve(
-        lu, x, left_side=True, lower=True, unit_diagonal=True, transpose_a=True
-    )
-    x = jnp.zeros_like(x).at[permutation].set(x)
-    return x[:, 0] if b.ndim == 1 else x
-
-
 def _solve_adjoint(lu, b):
-    """``(I - gamma m)^-T b`` from :func:`_factor` (the adjoint solve)."""
+    """``(I - gamma m)^-T b`` from :func:`floor_factor` (the adjoint solve)."""
     lu, permutation = lu
     x = b[permutation][:, None]
     x = lax.linalg.triangular_solve(lu, x, left_side=True, lower=True, unit_diagonal=True)
@@ -280,11 +262,11 @@ def _floor_parts(
 
     parts = {}
     if lu:
-        parts["LU"] = lu * per_iteration(lambda c, m: _factor(m, gamma * (1.0 - c))[0], m)
-    lus = jax.jit(jax.vmap(lambda x: _factor(x, gamma)))(m)
+        parts["LU"] = lu * per_iteration(lambda c, m: floor_factor(m, gamma * (1.0 - c))[0], m)
+    lus = jax.jit(jax.vmap(lambda x: floor_factor(x, gamma)))(m)
     if solves:
         parts["solves"] = solves * per_iteration(
-            lambda c, lu, perm, x: _solve((lu, perm), x + c), *lus, vec
+            lambda c, lu, perm, x: floor_solve((lu, perm), x + c), *lus, vec
         )
     if adjoints:
         parts["adjoint"] = adjoints * per_iteration(

@@ -91,15 +91,15 @@ def _cpu_time(fn, args, repeats):
     return compile_s, best
 
 
-def _factor(m, gamma):
+def floor_factor(m, gamma):
     """LU of ``(I - gamma M)^T`` with its row permutation, as ``jaxmail._linalg.factorize``."""
     a = jnp.eye(m.shape[-1], dtype=m.dtype) - gamma * m
     lu, _, permutation = lax.linalg.lu(a.T)
     return lu, permutation
 
 
-def _solve(lu, b):
-    """``(I - gamma M)^-1 b`` from :func:`_factor`, as ``jaxmail._linalg.lu_solve``."""
+def floor_solve(lu, b):
+    """``(I - gamma M)^-1 b`` from :func:`floor_factor`, as ``jaxmail._linalg.lu_solve``."""
     lu, permutation = lu
     x = b[:, None] if b.ndim == 1 else b
     x = lax.linalg.triangular_solve(lu, x, left_side=True, lower=False, transpose_a=True)
@@ -123,7 +123,7 @@ def _floor_parts(game, policy, repeats):
     gamma = game.discount[0]
 
     def factor(m):
-        return jax.vmap(lambda x: _factor(x, gamma))(m)
+        return jax.vmap(lambda x: floor_factor(x, gamma))(m)
 
     _, t_lu = _cpu_time(factor, (m,), repeats)
     lu = jax.jit(factor)(m)
@@ -133,7 +133,7 @@ def _floor_parts(game, policy, repeats):
     )
     rhs_joint = jnp.ones((b, s, n), dtype)
     rhs_players = jnp.ones((b * n, s), dtype)
-    solve = jax.vmap(_solve)
+    solve = jax.vmap(floor_solve)
     _, t_solve_joint = _cpu_time(solve, (joint, rhs_joint), repeats)
     _, t_solve_players = _cpu_time(solve, (players, rhs_players), repeats)
 
@@ -218,11 +218,11 @@ def run_solve_mdp(states, a, dtype, *, batch, repeats, discount):
         sol = jax.jit(solve)(P, r)
 
         def factor(m, gamma=gamma):
-            return jax.vmap(lambda x: _factor(x, gamma))(m)
+            return jax.vmap(lambda x: floor_factor(x, gamma))(m)
 
         _, t_lu = _cpu_time(factor, (P[:, :, 0, :],), repeats)
         lu = jax.jit(factor)(P[:, :, 0, :])
-        _, t_solve = _cpu_time(jax.vmap(_solve), (lu, r[:, :, 0]), repeats)
+        _, t_solve = _cpu_time(jax.vmap(floor_solve), (lu, r[:, :, 0]), repeats)
         _, t_read = _cpu_time(lambda P: jnp.sum(P, axis=-1), (P,), repeats)
         t_floor = t_lu + t_solve + t_read
         it = np.asarray(sol.iterations)
