@@ -6,7 +6,9 @@ The command (``jaxmail run``, ``jaxmail reproduce``) therefore turns on JAX's ow
 compilation cache before it computes anything: compiled programs are written to a directory and
 read back by the next process that compiles the same program (same computation, shapes,
 devices, jaxlib and XLA flags). A cached program is the executable XLA built, so the numbers
-are the same with and without the cache.
+are the same with and without the cache. Beside it, :mod:`jaxmail._program_cache` keeps the
+experiments' traced per-seed programs (``DIR/jaxmail-programs``), so that the next process skips
+tracing them as well.
 
 Importing the library does NOT turn it on: only :func:`configure`, which the command calls.
 
@@ -37,6 +39,8 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from typing import NamedTuple
+
+from jaxmail import _program_cache
 
 ENV = "JAXMAIL_COMPILE_CACHE"
 OFF_VALUES = ("0", "off", "false", "no")
@@ -121,6 +125,7 @@ def configure(
     import jax
 
     environ = os.environ if environ is None else environ
+    _program_cache.set_directory(None)
     if disable:
         jax.config.update("jax_enable_compilation_cache", False)
         return CacheStatus("off", None)
@@ -144,6 +149,7 @@ def configure(
         return CacheStatus("unusable", None, reason)
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", path)
+    _program_cache.set_directory(path)
     if _JAX_MIN_TIME_ENV not in environ:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return CacheStatus("on", path)

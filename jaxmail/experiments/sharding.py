@@ -61,6 +61,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxmail import _program_cache
+
 AXIS = "seeds"
 
 
@@ -121,6 +123,10 @@ def map_seeds(
     A seed's numbers depend on its key, the block size ``b`` and the kind of device only: not
     on the device count, nor on which device runs its block, nor on the other seeds.
 
+    A per-seed function of the ``jaxmail`` package runs through its :mod:`jax.export`, which
+    :mod:`jaxmail._program_cache` keeps on disk where the command's compilation cache is on, so
+    that the next process reads the traced program back instead of tracing it again.
+
     Args:
       fn: the per-seed function.
       keys: ``[B]`` PRNG key array (``jax.random.key``), identical on every process.
@@ -156,8 +162,15 @@ def map_seeds(
     if padded != batch:
         data = np.concatenate([data, np.repeat(data[-1:], padded - batch, axis=0)])
     blocks = data.reshape(num_blocks, block, *data.shape[1:])
-    compiled = _compiled(fn, tuple(sorted(static.items())), len(args), impl)
+    static_items = tuple(sorted(static.items()))
     host_args = jax.tree_util.tree_map(lambda x: np.asarray(jnp.asarray(x)), args)
+    compiled = _program_cache.program(
+        _compiled(fn, static_items, len(args), impl),
+        fn,
+        static_items,
+        impl,
+        (blocks[0], *host_args),
+    )
     here = jax.process_index()
     mine = [i for i in range(num_blocks) if devices[i % num_devices].process_index == here]
 
