@@ -148,9 +148,12 @@ def _register_named_tuples() -> None:
                 and obj not in _registered
             ):
                 _registered.add(obj)
-                jax.export.register_namedtuple_serialization(
-                    obj, serialized_name=f"{obj.__module__}.{obj.__qualname__}"
-                )
+                try:
+                    jax.export.register_namedtuple_serialization(
+                        obj, serialized_name=f"{obj.__module__}.{obj.__qualname__}"
+                    )
+                except ValueError:  # registered already (by its module, or under that name)
+                    pass
 
 
 def _export(jitted: Callable, treedef, leaves) -> jax.export.Exported:
