@@ -156,9 +156,11 @@ def _register_named_tuples() -> None:
                     pass
 
 
-def _export(jitted: Callable, treedef, leaves) -> jax.export.Exported:
+def _export(jitted: Callable, name: str, treedef, leaves) -> jax.export.Exported:
     def flat(*xs):
         return jitted(*jax.tree_util.tree_unflatten(treedef, xs))
+
+    flat.__name__ = flat.__qualname__ = f"export({name})"  # what JAX's compile log shows
 
     specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in leaves]
     return jax.export.export(jax.jit(flat))(*specs)
@@ -215,7 +217,7 @@ def program(
         exported = None if path is None else _read(path)
         if exported is None:
             try:
-                exported = _export(jitted, treedef, leaves)
+                exported = _export(jitted, fn.__name__, treedef, leaves)
                 blob = exported.serialize()
             except Exception:  # not exportable: run it as before
                 _loaded[key] = jitted
@@ -223,9 +225,10 @@ def program(
             if path is not None:
                 _write(path, bytes(blob))
 
-        def one_seed(*leaves):  # the name JAX's compile log and events show
+        def one_seed(*leaves):
             return exported.call(*leaves)
 
+        one_seed.__name__ = one_seed.__qualname__ = f"run({fn.__name__})"  # in JAX's compile log
         call = jax.jit(one_seed)
 
         def run(*args):

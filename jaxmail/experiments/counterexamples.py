@@ -121,14 +121,17 @@ LEARNERS: dict[str, Learner] = {
     "state-matching-near": _matching("state", near=True),
     "state-action-matching-near": _matching("state_action", near=True),
 }
-# The compiled program of each learner and its start flag: a learner and its ``-near`` variant
-# differ only in the flag, a traced value, so they share one program (one compilation).
+# The compiled program of each learner (by name: a static argument of the per-seed function,
+# whose repr keys the program kept on disk, jaxmail/_program_cache.py) and its start flag: a
+# learner and its ``-near`` variant differ only in the flag, a traced value, so they share one
+# program (one compilation).
+_PROGRAM_BY_NAME = {PAPER_LEARNER: _hand_made, **_PROGRAMS}
 _PROGRAM_OF = {
-    PAPER_LEARNER: (_hand_made, False),
-    "state-matching": (_PROGRAMS["state"], False),
-    "state-action-matching": (_PROGRAMS["state_action"], False),
-    "state-matching-near": (_PROGRAMS["state"], True),
-    "state-action-matching-near": (_PROGRAMS["state_action"], True),
+    PAPER_LEARNER: (PAPER_LEARNER, False),
+    "state-matching": ("state", False),
+    "state-action-matching": ("state_action", False),
+    "state-matching-near": ("state", True),
+    "state-action-matching-near": ("state_action", True),
 }
 
 # What each learner knows and where it starts (the summary's tables carry these labels).
@@ -318,12 +321,13 @@ def tolerances(discount, eps: float, reward_bound: float = 1.0) -> dict[str, np.
 def _measure(key, game, expert, learner, near, *, program, config):
     """One seed: the learner's errors, both Nash gaps and player 0's BR shift.
 
-    ``program`` and ``near`` are a learner's entry in :data:`_PROGRAM_OF` (``near`` traced).
+    ``program`` (a name in :data:`_PROGRAM_BY_NAME`) and ``near`` are a learner's entry in
+    :data:`_PROGRAM_OF` (``near`` traced).
     The learner's metrics come from one imitation report (its solves chained inside); the
     expert's NashGap is solved after it (jaxlib 0.10 CPU deadlock, see jaxmail/_linalg.py).
     """
     example = cx.Counterexample(game, expert, learner)
-    policy = program(key, example, config, near)
+    policy = _PROGRAM_BY_NAME[program](key, example, config, near)
     report = imitation_report(game, policy, expert=expert)
     gap_e = jm.nash_gap(game, _linalg.after_tree(expert, report.nash_gap.nash_gap))
     return {
