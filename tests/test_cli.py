@@ -320,6 +320,7 @@ def test_ctrl_c_during_the_first_chunk_exits_130(tmp_path):
 _TINY = ("run", "counterexamples", "--quick", "--no-progress")
 _TINY_SET = ("--set", "games=lemma1", "--set", "learners=hand-made")
 _HIT = "Persistent compilation cache hit"  # JAX's log line when JAX_LOG_COMPILES is on
+_TRACED = "Finished tracing export("  # ... when a per-seed program is traced for its export
 _MPL_CACHE = os.environ.get("MPLCONFIGDIR") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
     "matplotlib",
@@ -369,6 +370,10 @@ def test_compile_cache_serves_a_second_process(tmp_path):
     written = _entries(cache)
     assert written, "the cold run wrote no cache entry"
     assert _HIT not in err
+    # The traced per-seed program is kept beside the compiled ones (jaxmail/_program_cache.py).
+    programs = _entries(cache / "jaxmail-programs")
+    assert programs and all(p.endswith(".jaxexport") for p in programs), programs
+    assert _TRACED in err
     (tmp_path / "file").write_text("")
     runs = {  # three processes at once
         "warm": _tiny_run(tmp_path / "warm", env=_cache_env(JAXMAIL_COMPILE_CACHE=str(cache))),
@@ -383,6 +388,9 @@ def test_compile_cache_serves_a_second_process(tmp_path):
     }
     errs = {name: _finish(proc) for name, proc in runs.items()}
     assert _HIT in errs["warm"]
+    assert _TRACED not in errs["warm"]  # read back, not traced
+    assert _TRACED in errs["flag"]  # no cache: traced again
+    assert _entries(cache / "jaxmail-programs") == programs
     assert _HIT not in errs["flag"] and _HIT not in errs["unusable"]
     said = [line for line in errs["unusable"].splitlines() if line.startswith("jaxmail:")]
     assert len(said) == 1, errs["unusable"]
