@@ -28,6 +28,7 @@ is replaced; one that cannot be written is skipped.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import os
@@ -44,7 +45,9 @@ _SUFFIX = ".jaxexport"
 
 _directory: str | None = None
 _lock = threading.Lock()
-_loaded: dict[str, Callable] = {}  # key -> program, for the process's later chunks
+# key -> program, for the process's later chunks; the newest _MAX_LOADED, as map_seeds' own cache.
+_loaded: collections.OrderedDict[str, Callable] = collections.OrderedDict()
+_MAX_LOADED = 64
 
 
 def set_directory(cache_dir: str | None) -> str | None:
@@ -185,6 +188,12 @@ def _write(path: str, blob: bytes) -> None:
         pass
 
 
+def _remember(key: str, fn: Callable) -> None:
+    _loaded[key] = fn
+    while len(_loaded) > _MAX_LOADED:
+        _loaded.popitem(last=False)
+
+
 def program(
     jitted: Callable, fn: Callable, static: Hashable, impl: str, args: tuple[Any, ...]
 ) -> Callable:
@@ -208,6 +217,7 @@ def program(
     with _lock:
         found = _loaded.get(key)
         if found is not None:
+            _loaded.move_to_end(key)
             return found
         _register_named_tuples()
         # A static argument without a value repr (its address) would give a new key in every
@@ -220,7 +230,7 @@ def program(
                 exported = _export(jitted, fn.__name__, treedef, leaves)
                 blob = exported.serialize()
             except Exception:  # not exportable: run it as before
-                _loaded[key] = jitted
+                _remember(key, jitted)
                 return jitted
             if path is not None:
                 _write(path, bytes(blob))
@@ -234,5 +244,5 @@ def program(
         def run(*args):
             return call(*jax.tree_util.tree_leaves(args))
 
-        _loaded[key] = run
+        _remember(key, run)
         return run
