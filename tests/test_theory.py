@@ -504,6 +504,7 @@ def test_soft_delta_upper_bound_is_sound_on_random_deviations(zero_sum):
 
 
 def test_soft_delta_upper_bound_rejects_one_player():
-    game = jm.games.random_game(jax.random.key(0), num_states=4, num_actions=(2,), discount=0.5)
+    # (the one-player shape of tests/test_imitation.py: its generator program is compiled once)
+    game = jm.games.random_game(jax.random.key(0), num_states=3, num_actions=(2,), discount=0.5)
     with pytest.raises(ValueError, match="n >= 2"):
         theory.soft_delta_upper_bound(game, jm.uniform_policy(game), 0.1, temperature=1.0)
