@@ -247,7 +247,9 @@ def test_nash_gap_by_value_iteration_matches_reference(dtype, S, acts, seed):
 # Closed forms on one-state games (helpers.matrix_game).
 # ---------------------------------------------------------------------------------------------
 
-_nash_gap = jax.jit(jm.nash_gap)
+# jm.nash_gap is jitted already: an outer jax.jit would compile a second program of the same
+# shape, which other test files compile through jm.nash_gap (one-state 2x2 games).
+_nash_gap = jm.nash_gap
 
 # Prisoner's dilemma, actions 0 = C(ooperate), 1 = D(efect); u_0[a_0, a_1], u_1 = u_0^T.
 # u_0(D, b) - u_0(C, b) = 0.5 for both b: D strictly dominates C for both players.

@@ -236,7 +236,8 @@ def test_against_sgamesolver(x64, actions):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("actions", SHAPES)
+# quick: the three-player shape (the same _system against jax.jacfwd, padded actions too)
+@pytest.mark.parametrize("actions", [pytest.param(SHAPES[0], marks=pytest.mark.slow), SHAPES[1]])
 def test_closed_form_jacobian_matches_autodiff(x64, actions):
     # _system returns H and dH/d(y, l) from the formulas of _evaluate (one [S, S] inverse);
     # jax.jacfwd differentiates the same H through the exact evaluation. Both are float64

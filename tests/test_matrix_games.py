@@ -15,7 +15,9 @@ from jaxmail import games
 
 ATOL = 1e-6  # float32 payoffs of size <= 1, a handful of products
 
-_nash_gap = jax.jit(jm.nash_gap)
+# jm.nash_gap is jitted already: an outer jax.jit would compile a second program of the same
+# shape, which other test files compile through jm.nash_gap (one-state 2x2 games).
+_nash_gap = jm.nash_gap
 
 
 def _profile(*rows):

@@ -298,6 +298,7 @@ def test_adversarial_delta_is_zero_for_a_strictly_dominant_expert():
     assert float(est.deviation) == 0.0
 
 
+@pytest.mark.slow  # quick: test_adversarial_delta_finds_the_lemma2_attack (same kernel, n = 2)
 def test_adversarial_delta_three_players_respects_the_joint_budget():
     # A random general-sum game (same shapes as above: one compilation) and a random expert,
     # where deviations of the others do move player 1's best response.
@@ -431,7 +432,11 @@ def _numpy_soft_response(game, policy, player, tau, zero_sum):
     return e / e.sum(axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("zero_sum", [False, True])
+# quick: the zero-sum case (the same soft best-response kernel against the same NumPy oracle)
+SOFT_CASES = [pytest.param(False, marks=pytest.mark.slow), True]
+
+
+@pytest.mark.parametrize("zero_sum", SOFT_CASES)
 def test_soft_best_response_against_numpy(zero_sum):
     game, expert = _soft_game(zero_sum)
     policy = jm.imitation.perturb_policy(jax.random.key(5), expert, 0.5)
@@ -464,7 +469,7 @@ def test_entropy_continuity_bounds_entropy_differences():
     np.testing.assert_allclose(grid[-1], np.log(4.0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("zero_sum", [False, True])
+@pytest.mark.parametrize("zero_sum", SOFT_CASES)
 def test_soft_delta_upper_bound_is_sound_on_random_deviations(zero_sum):
     """Every deviation within the budget has a soft BR shift below the certified bound."""
     game, expert = _soft_game(zero_sum)
@@ -499,6 +504,7 @@ def test_soft_delta_upper_bound_is_sound_on_random_deviations(zero_sum):
 
 
 def test_soft_delta_upper_bound_rejects_one_player():
-    game = jm.games.random_game(jax.random.key(0), num_states=4, num_actions=(2,), discount=0.5)
+    # (the one-player shape of tests/test_imitation.py: its generator program is compiled once)
+    game = jm.games.random_game(jax.random.key(0), num_states=3, num_actions=(2,), discount=0.5)
     with pytest.raises(ValueError, match="n >= 2"):
         theory.soft_delta_upper_bound(game, jm.uniform_policy(game), 0.1, temperature=1.0)
