@@ -65,6 +65,20 @@ def test_written_once_and_same_numbers(programs):
     assert len(_files(programs)) == 3
 
 
+def test_read_back_without_tracing(programs, monkeypatch):
+    first = _perturbed(3)
+    assert len(_files(programs)) == 1
+    _program_cache._loaded.clear()  # as a new process: only the file is left
+
+    traced = []
+    real = _program_cache._export
+    monkeypatch.setattr(_program_cache, "_export", lambda *a: traced.append(1) or real(*a))
+    again = _perturbed(3)
+    assert traced == []  # read back from the file, not traced again
+    for a, b in zip(first, again):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
 def test_source_change_misses(programs, monkeypatch):
     _perturbed(2)
     assert len(_files(programs)) == 1
@@ -97,6 +111,7 @@ def test_not_exported_runs_as_before(programs):
     assert out.shape == (2, 2) and _files(programs) == []
 
 
+@pytest.mark.slow  # two child processes; quick: test_read_back_without_tracing (in-process)
 def test_second_process_reads_it_back(tmp_path):
     """Two processes: the second traces nothing of the per-seed program and gets the same
     bytes."""
