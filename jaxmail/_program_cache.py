@@ -29,6 +29,7 @@ is replaced; one that cannot be written is skipped.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import os
@@ -178,14 +179,24 @@ def _read(path: str) -> jax.export.Exported | None:
 
 
 def _write(path: str, blob: bytes) -> None:
+    """Writes ``blob`` to ``path`` atomically (as ``experiments.results.atomic_path``, which
+    this lower module cannot import); the temporary never outlives a failure or a Ctrl-C."""
+    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)  # readers see the whole file or none
+        tmp = None
     except OSError:
-        pass
+        pass  # not kept: the next run traces the program again
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
 
 
 def _remember(key: str, fn: Callable) -> None:
