@@ -14,9 +14,22 @@ Two suites (README, "Run the tests"):
 
 ``pytest -m slow`` (or any other ``-m`` expression) selects by marker as usual and overrides the
 default deselection, so ``pytest -m slow`` runs only the slow tests.
+
+Both run in parallel worker processes (pytest-xdist; ``-n auto --dist loadfile`` in
+pyproject.toml): one per CPU core this process may use, at most :data:`MAX_WORKERS`, each
+running whole test modules. Most of the suite's time is XLA compiling, which uses one core per
+program, so two workers on two cores nearly halve the wall time. ``-n 0`` runs everything in
+this process (for ``--pdb``, or to debug one test); ``-n N`` picks the number.
+
+The processes of one run share a persistent XLA compilation cache in a fresh temporary directory
+(:func:`pytest_configure`; removed at the end): a kernel that tests in both workers compile, at
+the same shapes, is compiled once. A cached program is the executable XLA built for the same
+computation and flags, so the suite tests the same programs; nothing is kept between runs.
 """
 
 import os
+import shutil
+import tempfile
 
 import jax
 import pytest
@@ -41,6 +54,21 @@ for _name, _examples in (("jaxmail", QUICK_EXAMPLES), ("jaxmail-slow", SLOW_EXAM
 settings.load_profile("jaxmail")
 
 
+# More workers than this each import JAX and compile the kernels their modules share (a module
+# is the unit of distribution) for little gain: the suite has a few dozen modules.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: the CPU cores this process may run on (its affinity, which a container's CPU
+    limit sets, not the host's count), at most :data:`MAX_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--runslow",
@@ -50,8 +78,25 @@ def pytest_addoption(parser):
     )
 
 
+# The run's shared compilation cache: made by the controller (or the only process), inherited by
+# the workers it starts through this variable.
+TEST_CACHE_ENV = "JAXMAIL_TEST_XLA_CACHE"
+
+
 def pytest_configure(config):
     settings.load_profile("jaxmail-slow" if config.getoption("--runslow") else "jaxmail")
+    if not hasattr(config, "workerinput"):  # not an xdist worker: this run's own directory
+        config.jaxmail_test_cache = tempfile.mkdtemp(prefix="jaxmail-test-xla-")
+        os.environ[TEST_CACHE_ENV] = config.jaxmail_test_cache
+    jax.config.update("jax_compilation_cache_dir", os.environ[TEST_CACHE_ENV])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "jaxmail_test_cache", None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop(TEST_CACHE_ENV, None)
 
 
 # Module fixtures that run a whole experiment (``--quick``) or ``jaxmail reproduce``: every test

@@ -439,6 +439,8 @@ def test_compile_cache_precedence(tmp_path):
 
     from jaxmail import _compile_cache as cc
 
+    # The test run's own shared cache (tests/conftest.py) is JAX's setting here: start without.
+    jax.config.update("jax_compilation_cache_dir", None)
     xdg = tmp_path / "xdg"
     assert cc.default_dir({"XDG_CACHE_HOME": str(xdg)}) == str(xdg / "jaxmail" / "xla")
     home = os.path.expanduser("~")
