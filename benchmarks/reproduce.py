@@ -28,12 +28,18 @@ Three markdown tables.
    "devices" share the same two cores: the row shows what sharding costs or gains there, not a
    multi-GPU speed-up.
 
+4. ``--jobs 1 auto``: the whole ``jaxmail reproduce`` command, as a user runs it, once per
+   ``--jobs`` value given, each cold (an empty ``--compile-cache``) and then warm (the same
+   cache again): wall and CPU seconds of the process and its workers (``resource`` of the
+   children), and whether every ``results.csv`` is byte-identical to the first value's cold run.
+
 Usage::
 
     python benchmarks/reproduce.py --quick --skip-devices   # quick sizes, tables 1 and 2
     python benchmarks/reproduce.py            # default sizes (several minutes on 2 CPU cores)
     python benchmarks/reproduce.py --only tag,dse-bound --skip-devices
     python benchmarks/reproduce.py --only-devices
+    python benchmarks/reproduce.py --quick --jobs 1 auto   # table 4 only (the whole command)
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 # This checkout's jaxmail, here and in the child processes (python benchmarks/reproduce.py puts
 # benchmarks/, not the repository root, on sys.path).
@@ -219,6 +226,48 @@ def _device_table(batch: int, repeats: int, quick: bool) -> None:
     print()
 
 
+def _command_table(quick: bool, jobs: list[str]) -> None:
+    """Table 4: ``jaxmail reproduce [--quick] --jobs J`` cold then warm, for each J."""
+    import resource
+
+    from jaxmail import experiments
+
+    flag = " --quick" if quick else ""
+    print(f"## `jaxmail reproduce{flag} --jobs J`, the whole command, cold then warm\n")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs\n")
+    print("| --jobs | cold wall s | cold CPU s | warm wall s | warm CPU s | same |")
+    print("|---|---|---|---|---|---|")
+    env = dict(_ENV)
+    for key in ("JAXMAIL_COMPILE_CACHE", "JAX_COMPILATION_CACHE_DIR"):
+        env.pop(key, None)
+    first = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for j in jobs:
+            cache = os.path.join(tmp, f"cache-{j}")
+            cells, same = [], True
+            for kind in ("cold", "warm"):
+                out = os.path.join(tmp, f"out-{j}-{kind}")
+                argv = [sys.executable, "-m", "jaxmail.cli", "reproduce", "--out", out]
+                argv += ["--jobs", j, "--no-progress", "--compile-cache", cache]
+                argv += ["--quick"] if quick else []
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp)
+                wall = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if proc.returncode:
+                    raise RuntimeError(f"--jobs {j} ({kind}) failed:\n{proc.stderr[-4000:]}")
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                cells += [f"{wall:.1f}", f"{cpu:.1f}"]
+                first = first or out
+                same = same and all(
+                    _same_results(os.path.join(first, n), os.path.join(out, n))
+                    for n in experiments.EXPERIMENTS
+                )
+            print(f"| {j} | {' | '.join(cells)} | {'yes' if same else 'NO'} |", flush=True)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -228,7 +277,16 @@ def main() -> None:
     parser.add_argument("--only-devices", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated experiments (default: all)")
     parser.add_argument("--top", type=int, default=5, help="programs listed per experiment")
+    parser.add_argument(
+        "--jobs",
+        nargs="+",
+        metavar="J",
+        help="only table 4: the whole command with each --jobs value (e.g. 1 auto)",
+    )
     args = parser.parse_args()
+    if args.jobs:
+        _command_table(args.quick, args.jobs)
+        return
     if not args.only_devices:
         _experiment_table(args.quick, args.only, args.top)
     if not args.skip_devices:

@@ -7,12 +7,14 @@
                      [--players N ...] [--set KEY=VALUE ...] [--no-progress]
                      [--compile-cache DIR | --no-compile-cache]
     jaxmail reproduce [--out DIR] [--quick] [--resume] [--dtype float64] [--no-progress]
-                      [--compile-cache DIR | --no-compile-cache]
+                      [--compile-cache DIR | --no-compile-cache] [--jobs N]
 
 ``run`` writes ``DIR`` (default ``results/NAME``): ``config.json``, ``results.csv``,
 ``summary.md``, ``findings.json`` and PNG figures, and ends by printing the findings table;
 ``reproduce`` runs every experiment into ``DIR/NAME`` (default ``DIR = results``) and ends with
-one table of every experiment's findings. ``--set key=value`` sets any field of the
+one table of every experiment's findings; ``--jobs N`` runs the experiments N at a time in
+worker processes (default on a CPU: one per core, at most one per experiment; 1 where JAX may
+use an accelerator; :mod:`jaxmail._jobs`). ``--set key=value`` sets any field of the
 experiment's configuration (lists as ``0.5,0.9`` or ``[0.5, 0.9]``); ``--players 2 3 4`` is
 short for ``--set players=2,3,4``. An interrupted run (Ctrl-C, a killed process) continues
 with the same command and ``--resume``.
@@ -23,9 +25,10 @@ compilation; ``--compile-cache DIR`` or ``JAXMAIL_COMPILE_CACHE=DIR`` chooses th
 ``--no-compile-cache`` or ``JAXMAIL_COMPILE_CACHE=off`` turns it off, and JAX's own cache
 settings, when set, are kept (:mod:`jaxmail._compile_cache`).
 
-Exit codes: 0 success; 2 a usage error (unknown experiment or configuration key, a bad value,
-an output directory that holds another run, is in use by a running one, or cannot be written);
-130 interrupted.
+Exit codes: 0 success; 1 an experiment of ``reproduce --jobs N`` (N > 1) failed (its messages are
+printed; the others still ran); 2 a usage error (unknown experiment or configuration key, a bad
+value, an output directory that holds another run, is in use by a running one, or cannot be
+written); 130 interrupted.
 
 Ctrl-C (SIGINT) is honoured from the first second: the handler records it before raising
 ``KeyboardInterrupt``, so that even when the exception is swallowed (JAX's callbacks, run by the
@@ -163,6 +166,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _jobs_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 or 'auto', got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxmail",
@@ -192,6 +207,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     reproduce = sub.add_parser("reproduce", help="run every experiment into OUT/<name>/")
     reproduce.add_argument("--out", default="results", help="output directory (default results)")
+    reproduce.add_argument(
+        "--jobs",
+        type=_jobs_value,
+        default="auto",
+        metavar="N",
+        help=(
+            "run N experiments at a time, each in its own process (same results). Default "
+            "auto: one per CPU core, at most one per experiment, or 1 where JAX may use an "
+            "accelerator (a GPU's memory goes to one process). 1: one after another in this "
+            "process"
+        ),
+    )
     _add_run_options(reproduce)
     return parser
 
@@ -282,6 +309,12 @@ def _main(argv: list[str] | None) -> int:
             runner.check_out_dir(experiment, config, out_dir, resume=args.resume, dtype=args.dtype)
     except (experiments.UnknownExperimentError, experiments.ResumeError, ValueError) as e:
         return _error(str(e))
+    if args.command == "reproduce":
+        from jaxmail import _jobs
+
+        workers = args.jobs if args.jobs != "auto" else _jobs.default_jobs(len(jobs))
+        if workers > 1:
+            return _reproduce_in_workers(jobs, args, workers)
     found = []
     try:
         for experiment, config, out_dir in jobs:
@@ -292,6 +325,75 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _reproduce_in_workers(jobs: list, args: argparse.Namespace, workers: int) -> int:
+    """``reproduce --jobs N`` with N > 1: each experiment in a worker process
+    (:mod:`jaxmail._jobs`); each one's summary line as it ends, then every finding."""
+    from jaxmail import _jobs
+    from jaxmail.experiments import findings
+
+    commands = [
+        (
+            experiment.name,
+            _jobs.worker_argv(
+                experiment.name,
+                out_dir,
+                quick=args.quick,
+                resume=args.resume,
+                dtype=args.dtype,
+                compile_cache=args.compile_cache,
+                no_compile_cache=args.no_compile_cache,
+            ),
+        )
+        for experiment, _, out_dir in jobs
+    ]
+    print(
+        f"reproduce: {len(commands)} experiments, {workers} at a time in worker processes "
+        "(--jobs 1: one after another in this process)",
+        flush=True,
+    )
+    bar = None
+    if not args.no_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(commands), desc="experiments", unit="exp")
+    say = bar.write if bar is not None else print
+
+    def done(outcome: _jobs.Outcome) -> None:
+        head = outcome.stdout.split("\nFindings", 1)[0].strip()
+        if outcome.stderr:
+            sys.stderr.write(outcome.stderr)
+        if outcome.code == 0:
+            say(head or f"{outcome.name}: done in {outcome.seconds:.1f} s")
+        elif outcome.code == 130:
+            say(f"{outcome.name}: interrupted after {outcome.seconds:.1f} s")
+        else:
+            print(
+                f"jaxmail: error: experiment {outcome.name!r} failed (its process exited with "
+                f"code {outcome.code}; its messages are above)",
+                file=sys.stderr,
+            )
+        if bar is not None:
+            bar.update()
+
+    try:
+        outcomes = _jobs.run_all(commands, workers, on_done=done)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    codes = {o.name: o.code for o in outcomes}
+    found = []
+    for experiment, _, out_dir in jobs:
+        if codes[experiment.name] == 0:
+            path = os.path.join(out_dir, findings.FINDINGS_FILE)
+            found += [(experiment.name, f) for f in findings.read(path)]
+    _print_findings(found)
+    if any(code == 130 for code in codes.values()):
+        return 130
+    return 0 if all(code == 0 for code in codes.values()) else 1
 
 
 if __name__ == "__main__":

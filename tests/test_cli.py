@@ -1,7 +1,7 @@
 """The ``jaxmail`` command: list, run, reproduce, and its errors (exit code 2).
 
-``reproduce --quick`` runs in this process (``main([...])``) once per module, so that the
-compilations it makes serve the other tests of the session too.
+``reproduce --quick --jobs 1`` runs in this process (``main([...])``) once per module, so that
+the compilations it makes serve the other tests of the session too.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ DERIVED_GAPS = {"lemma1": 16.667, "theorem2": 9.000, "lemma2": 8.978}
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce") / "results"
-    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress", "--jobs", "1"]) == 0
     return out
 
 
@@ -112,13 +112,12 @@ def test_reproduce_quick_matches_the_paper(reproduced):
 
 def test_reproduce_resume_and_protection(reproduced, capsys):
     before = {name: (reproduced / name / "results.csv").read_bytes() for name in EXPERIMENTS}
+    argv = ["reproduce", "--quick", "--out", str(reproduced), "--no-progress", "--jobs", "1"]
     # Without --resume: refused before anything runs.
-    assert main(["reproduce", "--quick", "--out", str(reproduced), "--no-progress"]) == 2
+    assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err
     # With it: nothing left to compute.
-    assert (
-        main(["reproduce", "--quick", "--out", str(reproduced), "--resume", "--no-progress"]) == 0
-    )
+    assert main([*argv, "--resume"]) == 0
     out = capsys.readouterr().out
     assert out.count("0 chunks computed") == len(EXPERIMENTS)
     for name, content in before.items():
@@ -127,6 +126,32 @@ def test_reproduce_resume_and_protection(reproduced, capsys):
     argv = ["run", "dse-bound", "--quick", "--seeds", "3", "--resume", "--no-progress"]
     assert main([*argv, "--out", str(reproduced / "dse-bound")]) == 2
     assert "config.seeds: 16 in the file, 3 now" in capsys.readouterr().err
+
+
+def test_reproduce_in_workers_writes_the_same_files(reproduced, tmp_path, capsys):
+    """``reproduce --jobs 2``: every experiment in a worker process (jaxmail/_jobs.py), the same
+    bytes as the fixture's one-process run. The workers read the programs the fixture compiled
+    from this test run's compilation cache (tests/conftest.py)."""
+    import jax
+
+    out = tmp_path / "workers"
+    cache = jax.config.jax_compilation_cache_dir
+    argv = ["reproduce", "--quick", "--out", str(out), "--no-progress", "--jobs", "2"]
+    assert main([*argv, "--compile-cache", cache]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"reproduce: {len(EXPERIMENTS)} experiments, 2 at a time")
+    for name in EXPERIMENTS:
+        for file in ("results.csv", "summary.md", "findings.json"):
+            assert (out / name / file).read_bytes() == (reproduced / name / file).read_bytes()
+        # config.json: the same record, less the resumes another test may have added
+        ours, theirs = (
+            json.loads((d / name / "config.json").read_text()) for d in (out, reproduced)
+        )
+        assert ours.pop("resumes", []) == []
+        theirs.pop("resumes", None)
+        assert ours == theirs
+        assert re.search(rf"^{re.escape(name)}: \d+ rows \(\d+ chunks computed", text, re.M)
+    assert "Findings (margin <= 1 holds" in text
 
 
 def test_run_with_players_and_seeds(reproduced, tmp_path, capsys):
