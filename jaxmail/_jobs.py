@@ -12,8 +12,9 @@ programs and the same files (tests/test_cli.py compares the bytes).
 
 Workers start in their own session, so a Ctrl-C at the terminal reaches only the parent, which
 passes one SIGINT to every running worker: each saves its chunk in progress and exits 130, as a
-single run does, and the same command with ``--resume`` continues. A worker that fails does not
-stop the others.
+single run does, and the same command with ``--resume`` continues. A SIGTERM or SIGHUP (a closed
+terminal) of the parent is passed on to the running workers, which end as a single run would,
+and then ends the parent too. A worker that fails does not stop the others.
 """
 
 from __future__ import annotations
@@ -161,6 +162,15 @@ def run_all(
             collect(proc)
         return bool(done)
 
+    def pass_on(signum: int, frame: object) -> None:
+        """SIGTERM / SIGHUP: the running workers get it too, then the parent ends by it."""
+        for proc in running:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    passed_on = _install(pass_on, (signal.SIGTERM, getattr(signal, "SIGHUP", None)))
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -182,7 +192,26 @@ def run_all(
         for proc in list(running):
             collect(proc)
         raise
+    finally:
+        for signum, previous in passed_on.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
     return outcomes
+
+
+def _install(handler: Callable, signums: Sequence[int | None]) -> dict[int, object]:
+    """Installs ``handler`` for each signal that is not ignored (a ``nohup`` run keeps SIGHUP
+    ignored); returns the previous handlers. Only Python's main thread may set handlers:
+    elsewhere nothing is installed."""
+    import threading
+
+    previous = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for signum in signums:
+        if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, handler)
+    return previous
 
 
 def _interrupt(running: Mapping[subprocess.Popen, object]) -> None:

@@ -120,6 +120,52 @@ def test_ctrl_c_reaches_each_running_worker_once_and_starts_no_other(tmp_path):
     assert sorted(os.listdir(marks)) == ["a", "b"]  # "c" never started
 
 
+_TERMINATED_PARENT = """
+import sys
+from jaxmail import _jobs
+
+marks = sys.argv[1]
+worker = '''
+import os, signal, sys, time
+mark = os.path.join(%r, sys.argv[1])
+def stop(signum, frame):
+    open(mark + ".term", "w").close()
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+open(mark, "w").close()
+time.sleep(60)
+''' % marks
+commands = [(n, [sys.executable, "-c", worker, n]) for n in ("a", "b", "c")]
+_jobs.run_all(commands, 2)
+print("not reached")
+"""
+
+
+def test_sigterm_of_the_parent_reaches_the_running_workers(tmp_path):
+    """Workers run in their own session; a SIGTERM of the parent must not leave them running."""
+    import signal
+    import time
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _TERMINATED_PARENT, str(marks)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(os.listdir(marks)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == -signal.SIGTERM, err
+    assert "not reached" not in out
+    while len(os.listdir(marks)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(os.listdir(marks)) == ["a", "a.term", "b", "b.term"]  # "c" never started
+
+
 def test_default_jobs_cpu_and_accelerators(monkeypatch):
     cores = _jobs.usable_cores()
     assert _jobs.default_jobs(5, {"JAX_PLATFORMS": "cpu"}) == max(1, min(5, cores))
