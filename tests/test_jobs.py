@@ -69,6 +69,8 @@ _INTERRUPTED_PARENT = """
 import os, signal, sys, threading, time
 from jaxmail import _jobs
 
+# Python's own Ctrl-C handler (a shell's background job starts with SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 marks = sys.argv[1]
 worker = '''
 import signal, sys, time, os
@@ -99,11 +101,6 @@ for o in ended:
 
 
 def test_ctrl_c_reaches_each_running_worker_once_and_starts_no_other(tmp_path):
-    def sigint_default():  # a shell's background job starts with SIGINT ignored
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
     marks = tmp_path / "marks"
     marks.mkdir()
     proc = subprocess.run(
@@ -111,7 +108,6 @@ def test_ctrl_c_reaches_each_running_worker_once_and_starts_no_other(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=sigint_default,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
