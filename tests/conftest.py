@@ -17,8 +17,9 @@ default deselection, so ``pytest -m slow`` runs only the slow tests.
 
 Both run in parallel worker processes (pytest-xdist; ``-n auto --dist loadfile`` in
 pyproject.toml): one per CPU core this process may use, at most :data:`MAX_WORKERS`, each
-running whole test modules. Most of the suite's time is XLA compiling, which uses one core per
-program, so two workers on two cores nearly halve the wall time. ``-n 0`` runs everything in
+running whole test modules. Most of the suite's time is XLA compiling, which keeps one core
+busy for much of each program, so two workers on two cores take about a third off the wall
+time. ``-n 0`` runs everything in
 this process (for ``--pdb``, or to debug one test); ``-n N`` picks the number.
 
 The processes of one run share a persistent XLA compilation cache in a fresh temporary directory
@@ -36,6 +37,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import jaxmail  # noqa: F401  (before any JAX computation; importing jax alone starts nothing)
+from jaxmail import _jobs
 
 os.environ.setdefault("JAXMAIL_COMPILE_CACHE", "off")  # the CLI's cache: never ~/.cache in tests
 
@@ -62,11 +64,7 @@ MAX_WORKERS = 4
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: the CPU cores this process may run on (its affinity, which a container's CPU
     limit sets, not the host's count), at most :data:`MAX_WORKERS`."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_WORKERS))
+    return max(1, min(_jobs.usable_cores(), MAX_WORKERS))
 
 
 def pytest_addoption(parser):
